@@ -1,0 +1,239 @@
+//! User accounts: the rules for creating and changing users and for logging in, shared by the
+//! API, the admin page and the command line, so there is one copy of each rule.
+
+use crate::{
+    auth::{
+        password::{self, Verified},
+        throttle::LoginThrottle,
+    },
+    domain::{FieldErrors, Username, password_problems},
+    error::ApiError,
+    store::{NewUser, Store, StoreError, User, UserChanges},
+};
+
+pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
+const NAME_MAX: usize = 150;
+const EMAIL_MAX: usize = 254;
+
+/// A user to create, as typed (not yet validated).
+#[derive(Clone, Debug, Default)]
+pub struct NewAccount {
+    pub username: String,
+    pub password: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+/// Changes to a user, as typed; `None` leaves a field alone.
+#[derive(Clone, Debug, Default)]
+pub struct AccountChanges {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub is_active: Option<bool>,
+    pub is_staff: Option<bool>,
+    pub is_superuser: Option<bool>,
+}
+
+fn check_profile(
+    errors: &mut FieldErrors,
+    email: Option<&str>,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+) {
+    if let Some(email) = email.filter(|e| !e.is_empty()) {
+        let valid = email.chars().count() <= EMAIL_MAX
+            && !email.chars().any(char::is_whitespace)
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            });
+        if !valid {
+            errors.add("email", "Enter a valid email address.");
+        }
+    }
+    for (field, value) in [("first_name", first_name), ("last_name", last_name)] {
+        if value.is_some_and(|v| v.chars().count() > NAME_MAX) {
+            errors.add(
+                field,
+                format!("Ensure this field has no more than {NAME_MAX} characters."),
+            );
+        }
+    }
+}
+
+async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+fn username_conflict(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict(ref what) if what == "users.username" => {
+            ApiError::field("username", USERNAME_TAKEN)
+        }
+        other => other.into(),
+    }
+}
+
+pub async fn create(store: &Store, account: NewAccount) -> Result<User, ApiError> {
+    let mut errors = FieldErrors::default();
+    let username = match Username::parse(&account.username) {
+        Ok(username) => Some(username),
+        Err(message) => {
+            errors.add("username", message);
+            None
+        }
+    };
+    for problem in password_problems(&account.password, &account.username) {
+        errors.add("password", problem);
+    }
+    check_profile(
+        &mut errors,
+        Some(&account.email),
+        Some(&account.first_name),
+        Some(&account.last_name),
+    );
+    if let Some(username) = &username
+        && !errors.contains("username")
+        && store.user_by_username(username.as_str()).await?.is_some()
+    {
+        errors.add("username", USERNAME_TAKEN);
+    }
+    errors.into_result()?;
+    let username = username.expect("checked above");
+    let password_hash = hash_password(account.password).await?;
+    store
+        .create_user(NewUser {
+            username: username.into_inner(),
+            password_hash,
+            email: account.email,
+            first_name: account.first_name,
+            last_name: account.last_name,
+            is_active: account.is_active,
+            is_staff: account.is_staff,
+            is_superuser: account.is_superuser,
+        })
+        .await
+        .map_err(username_conflict)
+}
+
+/// Validates and applies changes to `user`. `None` when the user vanished meanwhile.
+pub async fn update(
+    store: &Store,
+    user: &User,
+    changes: AccountChanges,
+) -> Result<Option<User>, ApiError> {
+    let mut errors = FieldErrors::default();
+    if let Some(username) = &changes.username
+        && let Err(message) = Username::parse(username)
+    {
+        errors.add("username", message);
+    }
+    if let Some(password) = &changes.password {
+        let username = changes.username.as_deref().unwrap_or(&user.username);
+        for problem in password_problems(password, username) {
+            errors.add("password", problem);
+        }
+    }
+    check_profile(
+        &mut errors,
+        changes.email.as_deref(),
+        changes.first_name.as_deref(),
+        changes.last_name.as_deref(),
+    );
+    errors.into_result()?;
+    let password_hash = match changes.password {
+        Some(password) => Some(hash_password(password).await?),
+        None => None,
+    };
+    store
+        .update_user(
+            user.id,
+            UserChanges {
+                username: changes.username,
+                email: changes.email,
+                first_name: changes.first_name,
+                last_name: changes.last_name,
+                password_hash,
+                is_active: changes.is_active,
+                is_staff: changes.is_staff,
+                is_superuser: changes.is_superuser,
+            },
+        )
+        .await
+        .map_err(username_conflict)
+}
+
+/// Why a login failed.
+#[derive(Debug)]
+pub enum LoginError {
+    /// Too many failures for this username lately; retry after this many seconds.
+    Throttled(u64),
+    /// Wrong username or password, or an inactive user (indistinguishable on purpose).
+    Invalid,
+    Failed(ApiError),
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> ApiError {
+        match error {
+            LoginError::Throttled(seconds) => ApiError::Throttled(seconds),
+            LoginError::Invalid => ApiError::Unauthorized {
+                detail: "No active account found with the given credentials",
+                code: None,
+            },
+            LoginError::Failed(error) => error,
+        }
+    }
+}
+
+/// Checks a username and password (throttled per username). On success records the login
+/// and upgrades an old (Django) password hash to argon2id.
+pub async fn login(
+    store: &Store,
+    throttle: &LoginThrottle,
+    username: &str,
+    password: &str,
+) -> Result<User, LoginError> {
+    throttle.check(username).map_err(LoginError::Throttled)?;
+    let user = store
+        .user_by_username(username)
+        .await
+        .map_err(|e| LoginError::Failed(e.into()))?;
+    let password = password.to_owned();
+    let stored = user.as_ref().map(|u| u.password.clone());
+    let verified = tokio::task::spawn_blocking(move || match stored {
+        Some(stored) => password::verify(&password, &stored),
+        None => {
+            password::verify_dummy(&password);
+            Verified::No
+        }
+    })
+    .await
+    .map_err(|e| LoginError::Failed(ApiError::Internal(e.into())))?;
+    let (user, new_hash) = match (user, verified) {
+        (Some(user), Verified::Yes) if user.is_active => (user, None),
+        (Some(user), Verified::YesRehash(hash)) if user.is_active => (user, Some(hash)),
+        _ => {
+            throttle.record_failure(username);
+            return Err(LoginError::Invalid);
+        }
+    };
+    throttle.record_success(username);
+    store
+        .record_login(user.id, new_hash)
+        .await
+        .map_err(|e| LoginError::Failed(e.into()))?;
+    Ok(user)
+}

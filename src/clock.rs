@@ -1,0 +1,80 @@
+//! Timestamps: stored as integer microseconds since the Unix epoch, shown as RFC 3339 UTC with
+//! microseconds (`2026-11-24T09:30:00.123456Z`), as the contract requires.
+
+use serde::{Serialize, Serializer};
+use time::{OffsetDateTime, format_description::BorrowedFormatItem, macros::format_description};
+
+const FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// A point in time, in microseconds since the Unix epoch (UTC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Timestamp((nanos / 1_000) as i64)
+    }
+
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+
+    pub fn rfc3339(self) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000)
+            .ok()
+            .and_then(|t| t.format(FORMAT).ok())
+            .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".to_owned())
+    }
+
+    /// Parses the RFC 3339 forms Django stores (`2026-11-24 09:30:00.123456`, with or without
+    /// fraction or offset) and the contract's own.
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        let normalized = text.trim().replacen(' ', "T", 1);
+        let with_zone = if normalized.ends_with('Z') || has_offset(&normalized) {
+            normalized
+        } else {
+            format!("{normalized}Z")
+        };
+        let parsed =
+            OffsetDateTime::parse(&with_zone, &time::format_description::well_known::Rfc3339)
+                .ok()?;
+        Some(Timestamp((parsed.unix_timestamp_nanos() / 1_000) as i64))
+    }
+}
+
+fn has_offset(text: &str) -> bool {
+    let time_part = text.split_once('T').map(|(_, t)| t).unwrap_or("");
+    time_part.contains('+') || time_part.contains('-')
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_microseconds_and_z() {
+        let t = Timestamp(1_795_512_600_123_456);
+        assert_eq!(t.rfc3339(), "2026-11-24T09:30:00.123456Z");
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn parses_django_and_rfc3339_forms() {
+        let expected = Some(Timestamp(1_795_512_600_123_456));
+        assert_eq!(Timestamp::parse("2026-11-24 09:30:00.123456"), expected);
+        assert_eq!(Timestamp::parse("2026-11-24T09:30:00.123456Z"), expected);
+        assert_eq!(
+            Timestamp::parse("2026-11-24 10:30:00.123456+01:00"),
+            expected
+        );
+        assert_eq!(Timestamp::parse("not a date"), None);
+    }
+}

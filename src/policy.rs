@@ -1,0 +1,77 @@
+//! Who may do what — the contract's permission rules, in one place. Handlers (API and admin)
+//! ask these questions instead of checking roles themselves.
+
+use crate::{
+    error::{ApiError, NO_PERMISSION},
+    store::{Store, ThreadMembers, User},
+};
+
+/// A thread is visible to its two participants and to staff; to anyone else it does not exist.
+pub async fn visible_thread(
+    store: &Store,
+    user: &User,
+    id: i64,
+) -> Result<ThreadMembers, ApiError> {
+    match store.thread_members(id).await? {
+        Some(members) if user.is_staff || members.includes(user.id) => Ok(members),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Only a thread's participants post in it (staff read any thread, but post only in their own).
+pub fn may_post(user: &User, members: &ThreadMembers) -> Result<(), ApiError> {
+    if members.includes(user.id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "Only the thread's participants may post in it.",
+        ))
+    }
+}
+
+/// Per-user resources (a user's thread list, unread count): that user or staff. Anyone else
+/// gets 403 whether or not the user exists; staff learn that an unknown user is 404.
+pub async fn user_scope(store: &Store, user: &User, target: i64) -> Result<(), ApiError> {
+    if user.id == target {
+        return Ok(());
+    }
+    if !user.is_staff {
+        return Err(NO_PERMISSION);
+    }
+    match store.user(target).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+/// Managing users: staff only.
+pub fn require_staff(user: &User) -> Result<(), ApiError> {
+    if user.is_staff {
+        Ok(())
+    } else {
+        Err(NO_PERMISSION)
+    }
+}
+
+/// Granting or removing superuser status, and changing a superuser's account, are for
+/// superusers only.
+pub fn may_manage(actor: &User, target: &User, sets_superuser: bool) -> Result<(), ApiError> {
+    require_staff(actor)?;
+    if (sets_superuser || target.is_superuser) && !actor.is_superuser {
+        return Err(ApiError::Forbidden(
+            "Only a superuser may change superuser accounts or status.",
+        ));
+    }
+    Ok(())
+}
+
+/// Creating a thread: a participant of it, or staff.
+pub fn may_create_thread(user: &User, a: &User, b: &User) -> Result<(), ApiError> {
+    if user.is_staff || user.id == a.id || user.id == b.id {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "You can only start threads you take part in.",
+        ))
+    }
+}
