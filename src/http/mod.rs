@@ -27,7 +27,6 @@ use axum::{
     routing::{get, post},
 };
 use tower::Layer;
-use tracing::Level;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     normalize_path::NormalizePathLayer,
@@ -35,6 +34,7 @@ use tower_http::{
     sensitive_headers::SetSensitiveRequestHeadersLayer,
     trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
+use tracing::Level;
 
 pub use extract::AuthUser;
 
@@ -100,22 +100,23 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(limit, reject_large_bodies))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let id = request
-                    .extensions()
-                    .get::<RequestId>()
-                    .and_then(|id| id.header_value().to_str().ok())
-                    .unwrap_or("-");
-                // The path only: a query string may carry a token.
-                tracing::info_span!(
-                    "request",
-                    id,
-                    method = %request.method(),
-                    path = request.uri().path(),
-                )
-            })
-            .on_response(DefaultOnResponse::new().level(Level::INFO))
-            .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let id = request
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: a query string may carry a token.
+                    tracing::info_span!(
+                        "request",
+                        id,
+                        method = %request.method(),
+                        path = request.uri().path(),
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(

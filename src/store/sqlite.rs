@@ -535,22 +535,22 @@ impl SqliteStore {
                 MessageWindow::Offset { limit, offset } => (
                     total,
                     conn.prepare_cached(&MESSAGES_BY_OFFSET)?
-                    .query_map(params![thread, limit, offset], message_from_row)?
-                    .collect::<Result<_, _>>()?,
+                        .query_map(params![thread, limit, offset], message_from_row)?
+                        .collect::<Result<_, _>>()?,
                 ),
                 MessageWindow::After { id, limit } => (
                     conn.prepare_cached(COUNT_AFTER)?
-                    .query_row(params![thread, id], |row| row.get(0))?,
+                        .query_row(params![thread, id], |row| row.get(0))?,
                     conn.prepare_cached(&MESSAGES_AFTER)?
-                    .query_map(params![thread, id, limit], message_from_row)?
-                    .collect::<Result<_, _>>()?,
+                        .query_map(params![thread, id, limit], message_from_row)?
+                        .collect::<Result<_, _>>()?,
                 ),
                 MessageWindow::Before { id, limit } => (
                     conn.prepare_cached(COUNT_BEFORE)?
-                    .query_row(params![thread, id], |row| row.get(0))?,
+                        .query_row(params![thread, id], |row| row.get(0))?,
                     conn.prepare_cached(&MESSAGES_BEFORE)?
-                    .query_map(params![thread, id, limit], message_from_row)?
-                    .collect::<Result<_, _>>()?,
+                        .query_map(params![thread, id, limit], message_from_row)?
+                        .collect::<Result<_, _>>()?,
                 ),
             };
             Ok((Counted { count, items }, total))
@@ -864,8 +864,7 @@ static MESSAGES_BEFORE: LazyLock<String> = LazyLock::new(|| {
 });
 const COUNT_AFTER: &str = "SELECT COUNT(*) FROM messages WHERE thread_id = ?1 AND id > ?2";
 const COUNT_BEFORE: &str = "SELECT COUNT(*) FROM messages WHERE thread_id = ?1 AND id < ?2";
-const UNREAD_TOTAL: &str =
-    "SELECT COALESCE(SUM(unread), 0) FROM thread_members WHERE user_id = ?1";
+const UNREAD_TOTAL: &str = "SELECT COALESCE(SUM(unread), 0) FROM thread_members WHERE user_id = ?1";
 const MARK_READ: &str = "UPDATE messages SET is_read = 1
      WHERE id IN (SELECT value FROM json_each(?1))
        AND is_read = 0
@@ -1002,7 +1001,9 @@ mod tests {
         let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
         statement
-            .query_map(rusqlite::params_from_iter(nulls), |row| row.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(nulls), |row| {
+                row.get::<_, String>(3)
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
@@ -1029,7 +1030,10 @@ mod tests {
             ("count before", COUNT_BEFORE),
             ("mark read", MARK_READ),
             ("events after", EVENTS_AFTER),
-            ("members", "SELECT user_low, user_high FROM threads WHERE id = ?1"),
+            (
+                "members",
+                "SELECT user_low, user_high FROM threads WHERE id = ?1",
+            ),
         ];
         for (name, sql) in queries {
             let steps = plan(&conn, sql);

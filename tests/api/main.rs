@@ -1,0 +1,13 @@
+//! Black-box HTTP tests for Simple Chat: each test starts its own server on a fresh temporary
+//! SQLite database and talks to it over HTTP like any client would.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod concurrency;
+mod conventions;
+mod messages;
+mod read_and_unread;
+mod threads;
+mod users;
