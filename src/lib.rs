@@ -20,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod policy;
+pub mod realtime;
 pub mod store;
 
 use std::{future::Future, sync::Arc};
@@ -35,6 +36,7 @@ use crate::{
         throttle::LoginThrottle,
     },
     http::{AppState, Shared},
+    realtime::Hub,
     store::Store,
 };
 
@@ -72,9 +74,13 @@ impl App {
         );
         let throttle =
             LoginThrottle::new(config.login_failures_allowed, config.login_throttle_window);
+        let hub = Arc::new(Hub::default());
+        let wake = hub.clone();
+        store.on_commit(move |commit| wake.on_commit(commit));
         Ok(App {
             state: Arc::new(Shared {
                 store,
+                hub,
                 keys,
                 throttle,
                 config,
@@ -110,12 +116,52 @@ impl App {
         Ok(user.id)
     }
 
-    /// Serves API until `shutdown` resolves; in-flight requests are finished first.
+    /// Deletes the events older than the configured retention now (the server also does this
+    /// every ten minutes); returns how many went.
+    pub async fn prune_events_now(&self) -> anyhow::Result<usize> {
+        prune_old_events(self.store(), self.state.config.event_retention).await
+    }
+
+    /// Serves the API until `shutdown` resolves; in-flight requests are finished first and
+    /// WebSocket clients are told to reconnect. Old events are pruned in the background.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        http::serve(self.state, listener, shutdown).await
+        let pruner = tokio::spawn(prune_events(
+            self.state.store.clone(),
+            self.state.config.event_retention,
+        ));
+        let served = http::serve(self.state, listener, shutdown).await;
+        pruner.abort();
+        served
+    }
+}
+
+/// Deletes events older than the retention period, now and every ten minutes.
+async fn prune_events(store: Store, retention: std::time::Duration) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        if let Err(error) = prune_old_events(&store, retention).await {
+            tracing::warn!(%error, "pruning old events failed");
+        }
+    }
+}
+
+/// Deletes events older than `retention`, in batches so that no single write holds the
+/// database for long; returns how many went.
+async fn prune_old_events(store: &Store, retention: std::time::Duration) -> anyhow::Result<usize> {
+    const BATCH: i64 = 5_000;
+    let age = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
+    let cutoff = clock::Timestamp(clock::Timestamp::now().micros().saturating_sub(age));
+    let mut total = 0;
+    loop {
+        let deleted = store.prune_events(cutoff, BATCH).await?;
+        total += deleted;
+        if (deleted as i64) < BATCH {
+            return Ok(total);
+        }
     }
 }

@@ -107,7 +107,7 @@ where
 }
 
 /// `Bearer <token>` (or simplejwt's other spelling, `JWT <token>`).
-fn bearer_token(header: &[u8]) -> Option<&str> {
+pub fn bearer_token(header: &[u8]) -> Option<&str> {
     let header = std::str::from_utf8(header).ok()?;
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();

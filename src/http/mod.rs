@@ -2,6 +2,7 @@
 //! every answer follow the contract (JSON errors, body limit, request ids, logs, panics), and
 //! the server loop with graceful shutdown.
 
+mod events;
 mod extract;
 mod health;
 mod messages;
@@ -15,6 +16,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use axum::{
@@ -42,12 +44,14 @@ use crate::{
     auth::{jwt::TokenKeys, throttle::LoginThrottle},
     config::Config,
     error::ApiError,
+    realtime::Hub,
     store::Store,
 };
 
 /// What every handler can reach.
 pub struct Shared {
     pub store: Store,
+    pub hub: Arc<Hub>,
     pub keys: TokenKeys,
     pub throttle: LoginThrottle,
     pub config: Config,
@@ -59,6 +63,8 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit;
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/ws", get(events::websocket))
+        .route("/api/events", get(events::poll))
         .route("/api/token", post(tokens::obtain))
         .route("/api/token/refresh", post(tokens::refresh))
         .route("/api/token/verify", post(tokens::verify))
@@ -136,14 +142,24 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let hub = state.hub.clone();
     // Trailing slashes are trimmed before routing, so every URL works with and without one.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
+    let stop_realtime = {
+        let hub = hub.clone();
+        async move {
+            shutdown.await;
+            // Long polls answer at once and sockets close with 1001.
+            hub.shut_down();
+        }
+    };
     axum::serve(
         listener,
         axum::ServiceExt::<Request>::into_make_service(app),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(stop_realtime)
     .await?;
+    hub.drained(Duration::from_secs(5)).await;
     Ok(())
 }
 

@@ -182,6 +182,37 @@ pub struct Counted<T> {
     pub items: Vec<T>,
 }
 
+/// What one committed transaction changed, for the real-time layer: the users whose event logs
+/// grew, and the users whose sessions ended (password change, deactivation, deletion).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Commit {
+    pub events_for: Vec<i64>,
+    pub signed_out: Vec<i64>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.events_for.is_empty() && self.signed_out.is_empty()
+    }
+
+    /// A position to [`rewind`](Self::rewind) to when a job rolls back.
+    pub fn mark(&self) -> (usize, usize) {
+        (self.events_for.len(), self.signed_out.len())
+    }
+
+    pub fn rewind(&mut self, (events_for, signed_out): (usize, usize)) {
+        self.events_for.truncate(events_for);
+        self.signed_out.truncate(signed_out);
+    }
+
+    pub fn dedup(&mut self) {
+        for users in [&mut self.events_for, &mut self.signed_out] {
+            users.sort_unstable();
+            users.dedup();
+        }
+    }
+}
+
 /// One entry of a user's event log.
 #[derive(Clone, Debug)]
 pub struct Event {

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::{
-    Counted, Event, Message, MessageWindow, NewMessage, NewUser, Participant, StoreError,
+    Commit, Counted, Event, Message, MessageWindow, NewMessage, NewUser, Participant, StoreError,
     StoreResult, ThreadMembers, ThreadView, User, UserChanges,
 };
 use crate::clock::Timestamp;
@@ -34,21 +34,21 @@ mod embedded {
 const MAX_BATCH: usize = 512;
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
-type EventHook = Box<dyn Fn(&[i64]) + Send + Sync>;
+type CommitHook = Box<dyn Fn(&Commit) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct SqliteStore {
     readers: Sender<ReadJob>,
     writer: Sender<Box<dyn WriteJob>>,
-    hook: Arc<OnceLock<EventHook>>,
+    hook: Arc<OnceLock<CommitHook>>,
 }
 
-/// What a write job sees: the connection inside the open transaction, and the list of users
-/// whose event logs it appended to (told to the event hook after commit).
+/// What a write job sees: the connection inside the open transaction, and what the commit hook
+/// is told once the transaction is durable.
 pub struct Tx<'c> {
     conn: &'c Connection,
     now: Timestamp,
-    touched: Vec<i64>,
+    commit: Commit,
 }
 
 trait WriteJob: Send {
@@ -157,7 +157,7 @@ impl SqliteStore {
         let mut writer_conn = connect(&path)?;
         let applied = migrate(&mut writer_conn)?;
 
-        let hook: Arc<OnceLock<EventHook>> = Arc::new(OnceLock::new());
+        let hook: Arc<OnceLock<CommitHook>> = Arc::new(OnceLock::new());
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let writer_hook = hook.clone();
         std::thread::Builder::new()
@@ -189,8 +189,9 @@ impl SqliteStore {
         ))
     }
 
-    /// Registers the function told, after each commit, which users' event logs grew.
-    pub fn on_events(&self, hook: impl Fn(&[i64]) + Send + Sync + 'static) {
+    /// Registers the function told, after each commit, which users' event logs grew and whose
+    /// sessions ended.
+    pub fn on_commit(&self, hook: impl Fn(&Commit) + Send + Sync + 'static) {
         let _ = self.hook.set(Box::new(hook));
     }
 
@@ -341,6 +342,9 @@ impl SqliteStore {
     pub async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<Option<User>> {
         self.write(move |tx| {
             let bump = i64::from(changes.ends_tokens());
+            if changes.ends_tokens() {
+                tx.commit.signed_out.push(id);
+            }
             tx.conn
                 .prepare_cached(&format!(
                     "UPDATE users SET
@@ -412,6 +416,7 @@ impl SqliteStore {
             if deleted == 0 {
                 return Ok(false);
             }
+            tx.commit.signed_out.push(id);
             for (thread, other) in threads {
                 tx.append_event(other, &json!({"type": "thread.deleted", "thread": thread}))?;
             }
@@ -728,6 +733,38 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The user's current seq and the oldest seq still kept (`None` when the log is empty).
+    pub async fn event_bounds(&self, user: i64) -> StoreResult<(i64, Option<i64>)> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT event_seq, (SELECT MIN(seq) FROM events WHERE user_id = ?1)
+                     FROM users WHERE id = ?1",
+                )?
+                .query_row([user], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?
+                .unwrap_or((0, None)))
+        })
+        .await
+    }
+
+    /// Deletes up to `limit` events created before `cutoff`; returns how many went.
+    pub async fn prune_events(&self, cutoff: Timestamp, limit: i64) -> StoreResult<usize> {
+        self.write(move |tx| {
+            Ok(tx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM events WHERE (user_id, seq) IN (
+                         SELECT user_id, seq FROM events WHERE created < ?1 LIMIT ?2
+                     )",
+                )?
+                .execute(params![cutoff.micros(), limit])?)
+        })
+        .await
+    }
+}
+
 impl Tx<'_> {
     /// Appends one event to a user's log: the next seq of that user, in this transaction.
     fn append_event(&mut self, user: i64, payload: &Value) -> StoreResult<i64> {
@@ -742,7 +779,7 @@ impl Tx<'_> {
                 "INSERT INTO events (user_id, seq, created, payload) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![user, seq, self.now.micros(), payload.to_string()])?;
-        self.touched.push(user);
+        self.commit.events_for.push(user);
         Ok(seq)
     }
 }
@@ -758,7 +795,7 @@ fn reader_loop(conn: Connection, jobs: Receiver<ReadJob>) {
 fn writer_loop(
     conn: Connection,
     jobs: Receiver<Box<dyn WriteJob>>,
-    hook: Arc<OnceLock<EventHook>>,
+    hook: Arc<OnceLock<CommitHook>>,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -770,11 +807,11 @@ fn writer_loop(
         }
         let outcome = run_batch(&conn, &mut batch);
         match outcome {
-            Ok(touched) => {
-                if !touched.is_empty()
+            Ok(commit) => {
+                if !commit.is_empty()
                     && let Some(hook) = hook.get()
                 {
-                    hook(&touched);
+                    hook(&commit);
                 }
                 for job in batch {
                     job.finish(Ok(()));
@@ -791,30 +828,29 @@ fn writer_loop(
     }
 }
 
-/// Runs a batch of jobs in one transaction; returns the users whose logs grew.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<Vec<i64>> {
+/// Runs a batch of jobs in one transaction; returns what the batch changed for the hook.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<Commit> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let mut tx = Tx {
         conn,
         now: Timestamp::now(),
-        touched: Vec::new(),
+        commit: Commit::default(),
     };
     for job in batch.iter_mut() {
         conn.execute_batch("SAVEPOINT job")?;
         tx.now = Timestamp::now();
-        let before = tx.touched.len();
+        let before = tx.commit.mark();
         if job.run(&mut tx) {
             conn.execute_batch("RELEASE job")?;
         } else {
-            tx.touched.truncate(before);
+            tx.commit.rewind(before);
             conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
         }
     }
     conn.execute_batch("COMMIT")?;
-    let mut touched = tx.touched;
-    touched.sort_unstable();
-    touched.dedup();
-    Ok(touched)
+    let mut commit = tx.commit;
+    commit.dedup();
+    Ok(commit)
 }
 
 // The queries behind the hot paths, named so that the query-plan test below checks the very

@@ -130,6 +130,11 @@ pub async fn serve_database(config: Config, dir: Option<TempDir>) -> TestApp {
 }
 
 impl TestApp {
+    /// The library's handle on this server (for what has no endpoint, like pruning events).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
     /// Creates an active, non-staff user directly through the library.
     pub async fn create_user(&self, username: &str, password: &str) -> i64 {
         self.app

@@ -9,5 +9,6 @@ mod concurrency;
 mod conventions;
 mod messages;
 mod read_and_unread;
+mod realtime;
 mod threads;
 mod users;
