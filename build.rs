@@ -6,7 +6,7 @@ fn main() {
     let out = Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs");
     let root = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("migrations");
     let mut code = String::new();
-    for backend in ["sqlite"] {
+    for backend in ["sqlite", "postgres"] {
         let dir = root.join(backend);
         let mut files: Vec<_> = fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))

@@ -164,8 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let url = config.database_url.clone();
-            let (_, applied) = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
+            let (_, applied) = Store::open(&config.database_url).await?;
             if applied.is_empty() {
                 println!("No migrations to apply.");
             }

@@ -52,9 +52,8 @@ pub struct App {
 impl App {
     /// Opens the database (applying pending migrations) and prepares the token keys.
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let url = config.database_url.clone();
-        let (store, applied) = tokio::task::spawn_blocking(move || Store::open(&url))
-            .await?
+        let (store, applied) = Store::open(&config.database_url)
+            .await
             .with_context(|| format!("opening the database {:?}", config.database_url))?;
         for name in applied {
             tracing::info!(migration = name, "applied migration");
@@ -133,8 +132,12 @@ impl App {
             self.state.store.clone(),
             self.state.config.event_retention,
         ));
+        let follower = self.state.store.follow_other_instances();
         let served = http::serve(self.state, listener, shutdown).await;
         pruner.abort();
+        if let Some(follower) = follower {
+            follower.abort();
+        }
         served
     }
 }

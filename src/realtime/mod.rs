@@ -89,6 +89,14 @@ impl Hub {
 
     /// The commit hook: wake whoever a committed transaction concerns.
     pub fn on_commit(&self, commit: &Commit) {
+        if commit.everyone {
+            let users: Vec<i64> = {
+                let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+                map.keys().copied().collect()
+            };
+            // A sign-out wake makes each connection re-check its credentials and re-read its log.
+            self.sign_out(&users);
+        }
         self.notify(&commit.events_for);
         self.sign_out(&commit.signed_out);
     }

@@ -3,9 +3,14 @@
 //! Handlers and the CLI call the domain operations of [`Store`] (create a thread, post a batch,
 //! mark read, ...) and never see SQL. Each operation that changes something runs in one
 //! transaction together with the events it appends to the participants' event logs, so the log
-//! can never disagree with the data. The SQLite backend lives in [`sqlite`]; a second backend
-//! implements the same operations with its own SQL behind the same `Store` type.
+//! can never disagree with the data.
+//!
+//! Two backends implement the same operations, each with its own SQL: [`sqlite`] (embedded,
+//! the zero-configuration default) and [`postgres`] (production, several instances). The
+//! backend is picked from the URL scheme; [`Store`] forwards each operation to it, so handlers
+//! are written once. What the backends share (the shapes of events, the row types) lives here.
 
+mod postgres;
 mod sqlite;
 
 use serde::Serialize;
@@ -13,10 +18,130 @@ use serde_json::{Value, json};
 
 use crate::clock::Timestamp;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+mod migrations {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
 /// The storage of an instance. Cheap to clone.
-pub type Store = SqliteStore;
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Store {
+    /// Opens the database of a `sqlite://path` or `postgres://...` URL and applies pending
+    /// migrations; returns the names of those applied now.
+    pub async fn open(url: &str) -> StoreResult<(Store, Vec<String>)> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let (store, applied) = PostgresStore::open(url).await?;
+            Ok((Store::Postgres(store), applied))
+        } else if url.starts_with("sqlite:") {
+            let url = url.to_owned();
+            let (store, applied) = tokio::task::spawn_blocking(move || SqliteStore::open(&url))
+                .await
+                .map_err(|e| StoreError::Other(e.into()))??;
+            Ok((Store::Sqlite(store), applied))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    /// Registers the function told, after each commit (on PostgreSQL also the commits of other
+    /// instances), which users' logs grew and whose sessions ended.
+    pub fn on_commit(&self, hook: impl Fn(&Commit) + Send + Sync + 'static) {
+        match self {
+            Store::Sqlite(store) => store.on_commit(hook),
+            Store::Postgres(store) => store.on_commit(hook),
+        }
+    }
+
+    /// Starts following other instances' commits (PostgreSQL only; SQLite has one instance).
+    pub fn follow_other_instances(&self) -> Option<tokio::task::JoinHandle<()>> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(store) => Some(store.listen()),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Forwards each listed operation to the backend in use.
+macro_rules! forward {
+    ($( $(#[$meta:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$meta])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> StoreResult<$ret> {
+                    match self {
+                        Store::Sqlite(store) => store.$name($($arg),*).await,
+                        Store::Postgres(store) => store.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+forward! {
+    /// The value of a setting, storing `default` first when there is none (first writer wins).
+    fn setting_or_insert(&self, key: &str, default: String) -> String;
+    fn user(&self, id: i64) -> Option<User>;
+    fn user_by_username(&self, username: &str) -> Option<User>;
+    /// Users whose username (with `everywhere`, also email or names) contains `term`, by id.
+    fn search_users(&self, term: &str, everywhere: bool, active_only: bool, limit: i64, offset: i64) -> Counted<User>;
+    fn create_user(&self, user: NewUser) -> User;
+    /// Applies the changes; a password change or a deactivation also ends the user's tokens.
+    fn update_user(&self, id: i64, changes: UserChanges) -> Option<User>;
+    /// Records a successful login, replacing the stored hash when it was upgraded.
+    fn record_login(&self, id: i64, new_hash: Option<String>) -> ();
+    /// Deletes the user with their threads and messages; the other participant of each thread
+    /// gets `thread.deleted`. `false` when there was no such user.
+    fn delete_user(&self, id: i64) -> bool;
+    fn thread_members(&self, id: i64) -> Option<ThreadMembers>;
+    /// A thread as `viewer` sees it.
+    fn thread_view(&self, id: i64, viewer: i64) -> Option<ThreadView>;
+    /// The thread of two different users as `viewer` sees it, created when there is none
+    /// (`true`). The pair's unique constraint makes concurrent creations end in one thread.
+    fn create_thread(&self, a: i64, b: i64, viewer: i64) -> (ThreadView, bool);
+    /// Deletes a thread and its messages; both participants get `thread.deleted`.
+    fn delete_thread(&self, id: i64) -> bool;
+    /// A page of a user's threads, most recent activity first.
+    fn threads_of(&self, user: i64, limit: i64, offset: i64) -> Counted<ThreadView>;
+    /// A window of a thread's messages, oldest first, with the thread's total message count.
+    fn messages(&self, thread: i64, window: MessageWindow) -> (Counted<Message>, i64);
+    /// Stores a batch from `sender`, all or nothing, and tells both participants. A message whose
+    /// `client_id` this sender used before is answered with the stored one. `None` when the
+    /// thread no longer exists.
+    fn post_messages(&self, thread: i64, sender: i64, batch: Vec<NewMessage>) -> Option<Vec<Message>>;
+    /// Marks read the listed messages that `reader` received; returns how many were newly
+    /// marked. Each thread touched gets one `messages.read` event in both logs.
+    fn mark_read(&self, reader: i64, ids: Vec<i64>) -> i64;
+    /// Messages sent to `user` that they have not read, over all their threads.
+    fn unread_count(&self, user: i64) -> i64;
+    /// The user's current seq and up to `limit` events after `since`, oldest first.
+    fn events_after(&self, user: i64, since: i64, limit: i64) -> (i64, Vec<Event>);
+    /// The user's current seq and the oldest seq still kept (`None` when the log is empty).
+    fn event_bounds(&self, user: i64) -> (i64, Option<i64>);
+    /// Deletes up to `limit` events created before `cutoff`; returns how many went.
+    fn prune_events(&self, cutoff: Timestamp, limit: i64) -> usize;
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+fn escape_like(term: &str) -> String {
+    term.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,8 +151,11 @@ pub enum StoreError {
     /// The database cannot be reached or is shutting down; worth a retry later (503).
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    #[error("unsupported database URL {0:?}: use sqlite://path")]
+    #[error("unsupported database URL {0:?}: use sqlite://path or postgres://...")]
     UnsupportedUrl(String),
+    /// A deadlock or serialization failure: the transaction may simply be run again.
+    #[error("transaction conflict: {0}")]
+    Retry(String),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -188,11 +316,13 @@ pub struct Counted<T> {
 pub struct Commit {
     pub events_for: Vec<i64>,
     pub signed_out: Vec<i64>,
+    /// Wake every connection (after notifications may have been missed).
+    pub everyone: bool,
 }
 
 impl Commit {
     pub fn is_empty(&self) -> bool {
-        self.events_for.is_empty() && self.signed_out.is_empty()
+        self.events_for.is_empty() && self.signed_out.is_empty() && !self.everyone
     }
 
     /// A position to [`rewind`](Self::rewind) to when a job rolls back.
@@ -218,4 +348,29 @@ impl Commit {
 pub struct Event {
     pub seq: i64,
     pub payload: Value,
+}
+
+/// The payloads of the events in users' logs (`seq` is added when they are served), written
+/// once for every backend.
+pub(crate) mod payload {
+    use serde_json::{Value, json};
+
+    use super::{Message, ThreadView};
+
+    pub fn thread_created(thread: &ThreadView) -> Value {
+        json!({"type": "thread.created", "thread": thread})
+    }
+
+    pub fn thread_deleted(thread: i64) -> Value {
+        json!({"type": "thread.deleted", "thread": thread})
+    }
+
+    pub fn message_created(message: &Message, unread_count: i64) -> Value {
+        json!({"type": "message.created", "message": message, "unread_count": unread_count})
+    }
+
+    pub fn messages_read(thread: i64, ids: &[i64], reader: i64, unread_count: i64) -> Value {
+        json!({"type": "messages.read", "thread": thread, "ids": ids, "reader": reader,
+               "unread_count": unread_count})
+    }
 }

@@ -17,18 +17,14 @@ use std::{
 
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{
     Commit, Counted, Event, Message, MessageWindow, NewMessage, NewUser, Participant, StoreError,
-    StoreResult, ThreadMembers, ThreadView, User, UserChanges,
+    StoreResult, ThreadMembers, ThreadView, User, UserChanges, payload,
 };
 use crate::clock::Timestamp;
-
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
-}
 
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -126,7 +122,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
          )",
     )?;
     let mut applied = Vec::new();
-    for (name, sql) in embedded::SQLITE {
+    for (name, sql) in super::migrations::SQLITE {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let done: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = ?1)",
@@ -282,7 +278,7 @@ impl SqliteStore {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<User>> {
-        let pattern = format!("%{}%", escape_like(term));
+        let pattern = format!("%{}%", super::escape_like(term));
         self.read(move |conn| {
             let filter = if everywhere {
                 "(username LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
@@ -418,7 +414,7 @@ impl SqliteStore {
             }
             tx.commit.signed_out.push(id);
             for (thread, other) in threads {
-                tx.append_event(other, &json!({"type": "thread.deleted", "thread": thread}))?;
+                tx.append_event(other, &payload::thread_deleted(thread))?;
             }
             Ok(true)
         })
@@ -466,7 +462,7 @@ impl SqliteStore {
                     drop(add);
                     for user in [low, high] {
                         let view = thread_view(tx.conn, id, user)?.ok_or_else(vanished)?;
-                        tx.append_event(user, &json!({"type": "thread.created", "thread": view}))?;
+                        tx.append_event(user, &payload::thread_created(&view))?;
                     }
                     (id, true)
                 }
@@ -495,7 +491,7 @@ impl SqliteStore {
                 .prepare_cached("DELETE FROM threads WHERE id = ?1")?
                 .execute([id])?;
             for user in members.users {
-                tx.append_event(user, &json!({"type": "thread.deleted", "thread": id}))?;
+                tx.append_event(user, &payload::thread_deleted(id))?;
             }
             Ok(true)
         })
@@ -635,16 +631,9 @@ impl SqliteStore {
             let sender_unread = unread_in(tx.conn, sender, thread)?;
             let first_unread = recipient_unread - fresh.len() as i64;
             for (i, message) in fresh.iter().enumerate() {
-                tx.append_event(
-                    sender,
-                    &json!({"type": "message.created", "message": message,
-                            "unread_count": sender_unread}),
-                )?;
-                tx.append_event(
-                    recipient,
-                    &json!({"type": "message.created", "message": message,
-                            "unread_count": first_unread + i as i64 + 1}),
-                )?;
+                tx.append_event(sender, &payload::message_created(message, sender_unread))?;
+                let unread = first_unread + i as i64 + 1;
+                tx.append_event(recipient, &payload::message_created(message, unread))?;
             }
             Ok(Some(stored))
         })
@@ -680,12 +669,14 @@ impl SqliteStore {
                 let members = members(tx.conn, thread)?.ok_or_else(vanished)?;
                 let sender = members.other(reader);
                 let sender_unread = unread_in(tx.conn, sender, thread)?;
-                let event = |unread: i64| {
-                    json!({"type": "messages.read", "thread": thread, "ids": ids,
-                           "reader": reader, "unread_count": unread})
-                };
-                tx.append_event(reader, &event(reader_unread))?;
-                tx.append_event(sender, &event(sender_unread))?;
+                tx.append_event(
+                    reader,
+                    &payload::messages_read(thread, &ids, reader, reader_unread),
+                )?;
+                tx.append_event(
+                    sender,
+                    &payload::messages_read(thread, &ids, reader, sender_unread),
+                )?;
             }
             Ok(total)
         })
@@ -1020,12 +1011,6 @@ fn conflict(error: rusqlite::Error) -> StoreError {
         return StoreError::Conflict(columns.to_owned());
     }
     StoreError::Sqlite(error)
-}
-
-fn escape_like(term: &str) -> String {
-    term.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 #[cfg(test)]

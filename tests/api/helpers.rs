@@ -1,5 +1,5 @@
-//! Shared setup: a fresh server per test on a temporary SQLite database, and small helpers to
-//! talk to it.
+//! Shared setup: a fresh server per test on a fresh database (a temporary SQLite file, or a new
+//! PostgreSQL database when the suite runs on PostgreSQL), and small helpers to talk to it.
 
 use std::path::Path;
 
@@ -87,9 +87,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     test_app
 }
 
-/// `sqlite:///absolute/path/db.sqlite3` for a database file inside `dir`.
+/// A fresh database for one test: `sqlite:///absolute/path/db.sqlite3` inside `dir`, or a new
+/// database on the suite's PostgreSQL server when the suite runs on PostgreSQL.
 pub fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("db.sqlite3").display())
+    if crate::postgres::on_postgres() {
+        crate::postgres::fresh_database()
+    } else {
+        format!("sqlite://{}", dir.join("db.sqlite3").display())
+    }
 }
 
 /// Builds an app on `config` and serves it on a free port. `dir` (if any) is kept alive as long

@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod conventions;
 mod messages;
+mod postgres;
 mod read_and_unread;
 mod realtime;
 mod threads;

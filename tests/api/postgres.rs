@@ -1,0 +1,253 @@
+//! The same suite on PostgreSQL. `the_whole_suite_on_postgres` starts a throwaway PostgreSQL
+//! server (the binaries on PATH or under /usr/lib/postgresql, a temporary data directory, a
+//! free port, run as `nobody` when we are root since PostgreSQL refuses root), then runs this
+//! very test binary again with `SIMPLE_CHAT_TEST_BACKEND=postgres`, so every test runs against
+//! PostgreSQL too, each on a fresh database. Without the binaries it says SKIPPED and passes,
+//! unless `SIMPLE_CHAT_REQUIRE_POSTGRES=1` (CI) makes that a failure.
+
+use std::{
+    net::TcpListener,
+    os::unix::{fs::MetadataExt, process::CommandExt},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use tempfile::TempDir;
+
+const BACKEND_VAR: &str = "SIMPLE_CHAT_TEST_BACKEND";
+const SERVER_VAR: &str = "SIMPLE_CHAT_TEST_POSTGRES";
+const REQUIRE_VAR: &str = "SIMPLE_CHAT_REQUIRE_POSTGRES";
+const NOBODY: u32 = 65534;
+
+/// Whether this process runs the suite against PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var(BACKEND_VAR).as_deref() == Ok("postgres")
+}
+
+/// A new, empty database on the suite's PostgreSQL server; its URL.
+pub fn fresh_database() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let server = std::env::var(SERVER_VAR).expect("the PostgreSQL server's URL");
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let admin_url = format!("{server}/postgres");
+    let statement = format!("CREATE DATABASE {name}");
+    // Its own thread and runtime, so this works from sync and async tests alike.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test PostgreSQL server");
+            tokio::spawn(connection);
+            client
+                .batch_execute(&statement)
+                .await
+                .expect("create a test database");
+        });
+    })
+    .join()
+    .expect("create a test database");
+    format!("{server}/{name}")
+}
+
+/// A PostgreSQL server in a temporary directory, stopped and removed on drop.
+pub struct Server {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+fn find_binary(name: &str) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name));
+    let packaged = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|version| version.path().join("bin").join(name));
+    on_path.chain(packaged).find(|path| path.is_file())
+}
+
+fn as_postgres_user(command: &mut Command, root: bool) -> &mut Command {
+    if root {
+        command.uid(NOBODY).gid(NOBODY);
+    }
+    command
+}
+
+impl Server {
+    /// Starts a server, or says why it cannot.
+    pub fn start() -> Result<Server, String> {
+        let initdb = find_binary("initdb").ok_or("initdb not found")?;
+        let postgres = find_binary("postgres").ok_or("postgres not found")?;
+        let root = std::fs::metadata("/proc/self")
+            .map_err(|e| e.to_string())?
+            .uid()
+            == 0;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        if root {
+            std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY))
+                .map_err(|e| format!("chown the data directory: {e}"))?;
+        }
+        let data = dir.path().join("data");
+        let init = as_postgres_user(&mut Command::new(&initdb), root)
+            .args([
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+            ])
+            .arg("--no-sync")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("run initdb: {e}"))?;
+        if !init.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&init.stderr)
+            ));
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let log =
+            std::fs::File::create(dir.path().join("postgres.log")).map_err(|e| e.to_string())?;
+        let child = as_postgres_user(&mut Command::new(&postgres), root)
+            .args(["-D", &data.to_string_lossy(), "-p", &port.to_string()])
+            .args(["-k", &dir.path().to_string_lossy()])
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=300",
+            ])
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("start postgres: {e}"))?;
+        let server = Server { child, port, dir };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ready =
+                Command::new(find_binary("pg_isready").unwrap_or_else(|| "pg_isready".into()))
+                    .args([
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &self.port.to_string(),
+                        "-U",
+                        "postgres",
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success());
+            if ready {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!(
+            "postgres did not become ready: {}",
+            std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+        ))
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT` (a database name is appended per test).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGINT: "fast shutdown", which also ends the server's own children.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs every other test of this binary again, against PostgreSQL.
+#[test]
+fn the_whole_suite_on_postgres() {
+    if on_postgres() {
+        return; // we are the re-run
+    }
+    let server = match Server::start() {
+        Ok(server) => server,
+        Err(reason) => {
+            assert!(
+                std::env::var(REQUIRE_VAR).as_deref() != Ok("1"),
+                "PostgreSQL is required ({REQUIRE_VAR}=1) but cannot start: {reason}"
+            );
+            eprintln!("SKIPPED: the PostgreSQL suite ({reason}); install PostgreSQL to run it");
+            return;
+        }
+    };
+    let this_binary = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new(this_binary)
+        .args([
+            "--skip",
+            "the_whole_suite_on_postgres",
+            "--test-threads",
+            "2",
+        ])
+        .env(BACKEND_VAR, "postgres")
+        .env(SERVER_VAR, server.url())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the suite against PostgreSQL");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: Vec<&str> = stdout
+        .lines()
+        .filter(|line| {
+            line.starts_with("test result") || line.contains("FAILED") || line.contains("panicked")
+        })
+        .collect();
+    println!("PostgreSQL run:\n{}", summary.join("\n"));
+    assert!(
+        output.status.success(),
+        "the suite failed on PostgreSQL:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
