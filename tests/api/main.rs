@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod concurrency;
 mod conventions;
+mod instances;
 mod messages;
 mod postgres;
 mod read_and_unread;
