@@ -51,7 +51,11 @@ async fn main() {
         .status()
         .expect("createuser");
     assert!(status.success());
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = Server(
         Command::new(binary)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
@@ -65,7 +69,10 @@ async fn main() {
     let client = reqwest::Client::new();
     let started = Instant::now();
     while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let token: serde_json::Value = client

@@ -28,8 +28,13 @@ pub fn on_postgres() -> bool {
 
 /// A new, empty database on the suite's PostgreSQL server; its URL.
 pub fn fresh_database() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(1);
     let server = std::env::var(SERVER_VAR).expect("the PostgreSQL server's URL");
+    create_database(&server)
+}
+
+/// A new, empty database on the server at `server` (`postgres://postgres@host:port`).
+fn create_database(server: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
     let name = format!(
         "t{}_{}",
         std::process::id(),
@@ -61,7 +66,9 @@ pub fn fresh_database() -> String {
 
 /// A PostgreSQL server in a temporary directory, stopped and removed on drop.
 pub struct Server {
-    child: Child,
+    child: Option<Child>,
+    postgres: PathBuf,
+    root: bool,
     port: u16,
     dir: TempDir,
 }
@@ -126,11 +133,28 @@ impl Server {
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
             .port();
-        let log =
-            std::fs::File::create(dir.path().join("postgres.log")).map_err(|e| e.to_string())?;
-        let child = as_postgres_user(&mut Command::new(&postgres), root)
-            .args(["-D", &data.to_string_lossy(), "-p", &port.to_string()])
-            .args(["-k", &dir.path().to_string_lossy()])
+        let mut server = Server {
+            child: None,
+            postgres,
+            root,
+            port,
+            dir,
+        };
+        server.run()?;
+        Ok(server)
+    }
+
+    /// Starts the postmaster on the existing data directory and waits until it answers.
+    fn run(&mut self) -> Result<(), String> {
+        let data = self.dir.path().join("data");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("postgres.log"))
+            .map_err(|e| e.to_string())?;
+        let child = as_postgres_user(&mut Command::new(&self.postgres), self.root)
+            .args(["-D", &data.to_string_lossy(), "-p", &self.port.to_string()])
+            .args(["-k", &self.dir.path().to_string_lossy()])
             .args([
                 "-c",
                 "listen_addresses=127.0.0.1",
@@ -150,9 +174,28 @@ impl Server {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("start postgres: {e}"))?;
-        let server = Server { child, port, dir };
-        server.wait_ready()?;
-        Ok(server)
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Stops the postmaster (fast shutdown: sessions are cut).
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SIGINT: "fast shutdown", which also ends the server's own children.
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     fn wait_ready(&self) -> Result<(), String> {
@@ -191,19 +234,22 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // SIGINT: "fast shutdown", which also ends the server's own children.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        self.stop();
+    }
+}
+
+/// A server for a test of the parent run, or `None` (and why) when PostgreSQL is missing.
+fn server_for_test() -> Option<Server> {
+    match Server::start() {
+        Ok(server) => Some(server),
+        Err(reason) => {
+            assert!(
+                std::env::var(REQUIRE_VAR).as_deref() != Ok("1"),
+                "PostgreSQL is required ({REQUIRE_VAR}=1) but cannot start: {reason}"
+            );
+            eprintln!("SKIPPED: PostgreSQL test ({reason}); install PostgreSQL to run it");
+            None
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -213,16 +259,8 @@ fn the_whole_suite_on_postgres() {
     if on_postgres() {
         return; // we are the re-run
     }
-    let server = match Server::start() {
-        Ok(server) => server,
-        Err(reason) => {
-            assert!(
-                std::env::var(REQUIRE_VAR).as_deref() != Ok("1"),
-                "PostgreSQL is required ({REQUIRE_VAR}=1) but cannot start: {reason}"
-            );
-            eprintln!("SKIPPED: the PostgreSQL suite ({reason}); install PostgreSQL to run it");
-            return;
-        }
+    let Some(server) = server_for_test() else {
+        return;
     };
     let this_binary = std::env::current_exe().expect("the test binary's path");
     let output = Command::new(this_binary)
@@ -250,4 +288,52 @@ fn the_whole_suite_on_postgres() {
         "the suite failed on PostgreSQL:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// PostgreSQL restarted under a running server: requests fail cleanly with 503 (in bounded
+/// time, no hang) while it is down, and the server recovers by itself once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_answers_503_then_recovers_by_itself() {
+    if on_postgres() {
+        return; // the parent run does this once, on a server of its own
+    }
+    let Some(mut server) = server_for_test() else {
+        return;
+    };
+    let url = create_database(&server.url());
+    let app = crate::helpers::serve_database(simple_chat::Config::new(url), None).await;
+    let (_, token) = app.login_new_user("alice").await;
+    app.create_user("bob", crate::helpers::PASSWORD).await;
+    assert_eq!(app.get("/api/me/", Some(&token)).await.status(), 200);
+
+    tokio::task::block_in_place(|| server.stop());
+    let started = Instant::now();
+    let during = app.get("/api/me/", Some(&token)).await;
+    let (status, body) = crate::helpers::parts(during).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["detail"].is_string());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answered in {:?}",
+        started.elapsed()
+    );
+
+    tokio::task::block_in_place(|| server.run()).expect("restart PostgreSQL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = app.get("/api/me/", Some(&token)).await.status();
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not recovered: still {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let posted = app
+        .post_json(
+            "/chat/thread/",
+            Some(&token),
+            &serde_json::json!({"user1": "alice", "user2": "bob"}),
+        )
+        .await;
+    assert_eq!(posted.status(), 201, "writes work again too");
 }
