@@ -6,6 +6,7 @@
 //! can never disagree with the data. The SQLite backend lives in [`sqlite`]; a second backend
 //! implements the same operations with its own SQL behind the same `Store` type.
 
+pub mod admin;
 mod sqlite;
 
 use serde::Serialize;

@@ -26,6 +26,8 @@ use super::{
 };
 use crate::clock::Timestamp;
 
+mod admin;
+
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 }
