@@ -10,8 +10,8 @@ use minijinja::context;
 use super::{
     page::{AdminError, AdminResult, Form, Params, render, retry_after, safe_next, see_other},
     session::{
-        self, IDLE_LIMIT, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Staff, cookie, is_https,
-        random_token, set_cookie, tokens_match, with_cookie,
+        self, IDLE_LIMIT, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Staff, cookie, is_https, random_token,
+        set_cookie, tokens_match, with_cookie,
     },
 };
 use crate::{
@@ -65,7 +65,12 @@ pub async fn login_form(
     Ok(if fresh {
         with_cookie(
             page,
-            set_cookie(LOGIN_CSRF_COOKIE, Some(&csrf), IDLE_LIMIT, is_https(&headers)),
+            set_cookie(
+                LOGIN_CSRF_COOKIE,
+                Some(&csrf),
+                IDLE_LIMIT,
+                is_https(&headers),
+            ),
         )
     } else {
         page
@@ -86,11 +91,15 @@ pub async fn login(
     }
     let username = form.get("username");
     let next = safe_next(form.get("next"), "/admin/");
-    let again = |status, error: String| {
-        login_page(status, expected, username, next, Some(error), None)
-    };
-    let user = match accounts::login(&state.store, &state.throttle, username, form.get("password"))
-        .await
+    let again =
+        |status, error: String| login_page(status, expected, username, next, Some(error), None);
+    let user = match accounts::login(
+        &state.store,
+        &state.throttle,
+        username,
+        form.get("password"),
+    )
+    .await
     {
         Ok(user) => user,
         Err(LoginError::Invalid) => {
@@ -121,7 +130,10 @@ pub async fn login(
     let secure = is_https(&headers);
     // A fresh session id at every login; the one the browser had (if any) ends.
     session::end(&state, &headers).await?;
-    let response = with_cookie(see_other(next), session::start(&state, &user, secure, None).await?);
+    let response = with_cookie(
+        see_other(next),
+        session::start(&state, &user, secure, None).await?,
+    );
     Ok(with_cookie(
         response,
         set_cookie(LOGIN_CSRF_COOKIE, None, IDLE_LIMIT, secure),

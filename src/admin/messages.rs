@@ -61,7 +61,11 @@ pub async fn list(
 
 async fn message(state: &AppState, id: &str) -> AdminResult<MessageSummary> {
     let id = parse_id(id)?;
-    state.store.admin_message(id).await?.ok_or(AdminError::NotFound)
+    state
+        .store
+        .admin_message(id)
+        .await?
+        .ok_or(AdminError::NotFound)
 }
 
 /// `GET /admin/messages/<id>/delete/?next=`: the message, and a button to delete it.
@@ -109,7 +113,10 @@ pub async fn delete(
     staff
         .flash(
             &state,
-            format!("Message #{} was deleted from thread #{}.", deleted.id, deleted.thread),
+            format!(
+                "Message #{} was deleted from thread #{}.",
+                deleted.id, deleted.thread
+            ),
         )
         .await?;
     Ok(see_other(safe_next(form.get("next"), "/admin/messages/")))

@@ -1,7 +1,7 @@
 //! Rendering: the embedded templates (minijinja, HTML autoescaped), the error pages, form and
 //! query parsing, and pagination.
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::{collections::HashMap, fmt::Write, sync::LazyLock};
 
 use axum::{
     body::Bytes,
@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
-use minijinja::{Environment, Value, context};
+use minijinja::{AutoEscape, Environment, ErrorKind, Value, context};
 use serde_json::Value as Json;
 use time::{OffsetDateTime, macros::format_description};
 
@@ -22,14 +22,32 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
     ("home.html", include_str!("templates/home.html")),
-    ("confirm_delete.html", include_str!("templates/confirm_delete.html")),
+    (
+        "confirm_delete.html",
+        include_str!("templates/confirm_delete.html"),
+    ),
     ("users/list.html", include_str!("templates/users/list.html")),
     ("users/add.html", include_str!("templates/users/add.html")),
-    ("users/detail.html", include_str!("templates/users/detail.html")),
-    ("users/password.html", include_str!("templates/users/password.html")),
-    ("threads/list.html", include_str!("templates/threads/list.html")),
-    ("threads/detail.html", include_str!("templates/threads/detail.html")),
-    ("messages/list.html", include_str!("templates/messages/list.html")),
+    (
+        "users/detail.html",
+        include_str!("templates/users/detail.html"),
+    ),
+    (
+        "users/password.html",
+        include_str!("templates/users/password.html"),
+    ),
+    (
+        "threads/list.html",
+        include_str!("templates/threads/list.html"),
+    ),
+    (
+        "threads/detail.html",
+        include_str!("templates/threads/detail.html"),
+    ),
+    (
+        "messages/list.html",
+        include_str!("templates/messages/list.html"),
+    ),
 ];
 
 static TEMPLATE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -40,10 +58,37 @@ static TEMPLATE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("admin template {name} does not parse: {e:#}"));
     }
+    env.set_formatter(escape_like_markupsafe);
     env.add_filter("datetime", datetime);
     env.add_global("password_min", PASSWORD_MIN);
     env
 });
+
+/// HTML-escapes strings as Jinja2's MarkupSafe does (`& < > " '`): minijinja's own escaping
+/// also turns every `/` into `&#x2f;`, which is safe but makes every URL in the markup unreadable.
+fn escape_like_markupsafe(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            for c in text.chars() {
+                match c {
+                    '&' => out.write_str("&amp;"),
+                    '<' => out.write_str("&lt;"),
+                    '>' => out.write_str("&gt;"),
+                    '"' => out.write_str("&#34;"),
+                    '\'' => out.write_str("&#39;"),
+                    c => out.write_char(c),
+                }
+                .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "writing a page"))?;
+            }
+            Ok(())
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
 
 /// `2026-11-24T09:30:00.123456Z` → `24 Nov 2026, 09:30 UTC` (what a person reads).
 fn datetime(value: String) -> String {
@@ -69,7 +114,11 @@ pub fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
     match rendered {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => {
-            tracing::error!(template, error = format!("{error:#}"), "admin template failed");
+            tracing::error!(
+                template,
+                error = format!("{error:#}"),
+                "admin template failed"
+            );
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Html("<!doctype html><title>Server error</title><p>A server error occurred.</p>"),
@@ -88,7 +137,9 @@ pub fn see_other(location: &str) -> Response {
 #[derive(Debug)]
 pub enum AdminError {
     /// A page asked without a staff session: to the login form, back here afterwards.
-    LoginRequired { next: String },
+    LoginRequired {
+        next: String,
+    },
     /// A form posted without a staff session (it ended, or there never was one).
     SessionEnded,
     /// A form without the right CSRF token.
@@ -215,20 +266,22 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Form, Response> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "The form is too large.".to_owned()
-            } else {
-                rejection.body_text()
-            };
-            let (_, title, _) = AdminError::BadRequest(String::new()).parts();
-            render(
-                status,
-                "error.html",
-                context! { title, message, status => status.as_u16() },
-            )
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "The form is too large.".to_owned()
+                } else {
+                    rejection.body_text()
+                };
+                let (_, title, _) = AdminError::BadRequest(String::new()).parts();
+                render(
+                    status,
+                    "error.html",
+                    context! { title, message, status => status.as_u16() },
+                )
+            })?;
         Ok(Form::parse(&bytes))
     }
 }
@@ -378,7 +431,7 @@ mod tests {
             .unwrap()
             .render(context! { title => "<b>", message => "<script>x</script>", status => 400 })
             .unwrap();
-        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
         assert_eq!(TEMPLATE_ENV.templates().count(), TEMPLATES.len());
     }
@@ -394,8 +447,17 @@ mod tests {
 
     #[test]
     fn next_stays_inside_the_admin() {
-        assert_eq!(safe_next("/admin/users/?q=a", "/admin/"), "/admin/users/?q=a");
-        for bad in ["https://evil.example/", "//evil.example", "/api/me", "/admin//x", "/admin\\x"] {
+        assert_eq!(
+            safe_next("/admin/users/?q=a", "/admin/"),
+            "/admin/users/?q=a"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/api/me",
+            "/admin//x",
+            "/admin\\x",
+        ] {
             assert_eq!(safe_next(bad, "/admin/"), "/admin/", "{bad}");
         }
     }

@@ -180,17 +180,19 @@ impl FromRequestParts<AppState> for Staff {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AdminResult<Staff> {
         let Some((id_hash, session)) = lookup(state, &parts.headers).await? else {
-            return Err(if parts.method == Method::GET || parts.method == Method::HEAD {
-                AdminError::LoginRequired {
-                    next: parts
-                        .uri
-                        .path_and_query()
-                        .map(|p| p.as_str().to_owned())
-                        .unwrap_or_else(|| "/admin/".into()),
-                }
-            } else {
-                AdminError::SessionEnded
-            });
+            return Err(
+                if parts.method == Method::GET || parts.method == Method::HEAD {
+                    AdminError::LoginRequired {
+                        next: parts
+                            .uri
+                            .path_and_query()
+                            .map(|p| p.as_str().to_owned())
+                            .unwrap_or_else(|| "/admin/".into()),
+                    }
+                } else {
+                    AdminError::SessionEnded
+                },
+            );
         };
         let mut flash = None;
         // Pages (not forms) keep the session alive and show the waiting message.

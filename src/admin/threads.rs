@@ -48,7 +48,11 @@ pub async fn list(
 
 async fn thread(state: &AppState, id: &str) -> AdminResult<ThreadSummary> {
     let id = parse_id(id)?;
-    state.store.admin_thread(id).await?.ok_or(AdminError::NotFound)
+    state
+        .store
+        .admin_thread(id)
+        .await?
+        .ok_or(AdminError::NotFound)
 }
 
 /// `GET /admin/threads/<id>/?page=`: the thread's messages, oldest first.

@@ -13,9 +13,7 @@ use minijinja::context;
 use serde_json::json;
 
 use super::{
-    page::{
-        AdminError, AdminResult, Pager, Params, field_errors, parse_id, render, see_other,
-    },
+    page::{AdminError, AdminResult, Pager, Params, field_errors, parse_id, render, see_other},
     session::{self, Staff, StaffForm, with_cookie},
 };
 use crate::{
@@ -299,7 +297,12 @@ pub async fn password_form(
     Path(id): Path<String>,
 ) -> AdminResult<Response> {
     let target = manageable(&state, &staff, &id).await?;
-    Ok(password_page(&staff, StatusCode::OK, &target, &Errors::new()))
+    Ok(password_page(
+        &staff,
+        StatusCode::OK,
+        &target,
+        &Errors::new(),
+    ))
 }
 
 /// `POST /admin/users/<id>/password/`: the new password twice. It ends the user's tokens and
@@ -312,9 +315,19 @@ pub async fn set_password(
     let target = manageable(&state, &staff, &id).await?;
     let password = form.get("password");
     let mut errors = Errors::new();
-    check_new_password(&mut errors, password, form.get("password2"), &target.username);
+    check_new_password(
+        &mut errors,
+        password,
+        form.get("password2"),
+        &target.username,
+    );
     if !errors.is_empty() {
-        return Ok(password_page(&staff, StatusCode::BAD_REQUEST, &target, &errors));
+        return Ok(password_page(
+            &staff,
+            StatusCode::BAD_REQUEST,
+            &target,
+            &errors,
+        ));
     }
     let changes = AccountChanges {
         password: Some(password.to_owned()),
@@ -325,7 +338,12 @@ pub async fn set_password(
         Ok(None) => return Err(AdminError::NotFound),
         Err(error) => {
             let errors = validation(error)?;
-            return Ok(password_page(&staff, StatusCode::BAD_REQUEST, &target, &errors));
+            return Ok(password_page(
+                &staff,
+                StatusCode::BAD_REQUEST,
+                &target,
+                &errors,
+            ));
         }
     };
     let location = format!("/admin/users/{}/", user.id);
@@ -391,7 +409,10 @@ pub async fn delete(
         return Err(AdminError::NotFound);
     }
     staff
-        .flash(&state, format!("The user “{}” was deleted.", target.username))
+        .flash(
+            &state,
+            format!("The user “{}” was deleted.", target.username),
+        )
         .await?;
     Ok(see_other("/admin/users/"))
 }

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 use serde_json::json;
 
 use super::{
-    MESSAGE_COLUMNS, SqliteStore, USER_COLUMNS, escape_like, members, message_at, message_from_row, unread_in,
-    user_from_row, vanished,
+    MESSAGE_COLUMNS, SqliteStore, USER_COLUMNS, escape_like, members, message_at, message_from_row,
+    unread_in, user_from_row, vanished,
 };
 use crate::{
     clock::Timestamp,
@@ -21,8 +21,7 @@ use crate::{
 };
 
 /// The columns of [`ThreadSummary`], from [`THREAD_FROM`].
-const THREAD_COLUMNS: &str =
-    "t.id, t.user_low, ul.username, t.user_high, uh.username, t.message_count, t.created, t.updated";
+const THREAD_COLUMNS: &str = "t.id, t.user_low, ul.username, t.user_high, uh.username, t.message_count, t.created, t.updated";
 const THREAD_FROM: &str =
     "threads t JOIN users ul ON ul.id = t.user_low JOIN users uh ON uh.id = t.user_high";
 
