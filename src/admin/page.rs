@@ -147,6 +147,8 @@ pub enum AdminError {
     Forbidden(String),
     NotFound,
     BadRequest(String),
+    /// A form larger than the server's body limit.
+    TooLarge,
     Unavailable,
     Internal(anyhow::Error),
 }
@@ -185,6 +187,11 @@ impl AdminError {
             AdminError::BadRequest(message) => {
                 (StatusCode::BAD_REQUEST, "Bad request", message.clone())
             }
+            AdminError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Form too large",
+                "The form is larger than this server accepts.".into(),
+            ),
             AdminError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service unavailable",
@@ -263,24 +270,17 @@ impl Form {
 }
 
 impl<S: Send + Sync> FromRequest<S> for Form {
-    type Rejection = Response;
+    type Rejection = AdminError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Form, Response> {
+    async fn from_request(request: Request, state: &S) -> AdminResult<Form> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
-                let status = rejection.status();
-                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "The form is too large.".to_owned()
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AdminError::TooLarge
                 } else {
-                    rejection.body_text()
-                };
-                let (_, title, _) = AdminError::BadRequest(String::new()).parts();
-                render(
-                    status,
-                    "error.html",
-                    context! { title, message, status => status.as_u16() },
-                )
+                    AdminError::BadRequest(rejection.body_text())
+                }
             })?;
         Ok(Form::parse(&bytes))
     }

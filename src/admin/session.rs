@@ -223,17 +223,14 @@ pub struct StaffForm {
 }
 
 impl FromRequest<AppState> for StaffForm {
-    type Rejection = Response;
+    type Rejection = AdminError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<StaffForm, Response> {
-        use axum::response::IntoResponse;
+    async fn from_request(request: Request, state: &AppState) -> AdminResult<StaffForm> {
         let (mut parts, body) = request.into_parts();
-        let staff = Staff::from_request_parts(&mut parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let staff = Staff::from_request_parts(&mut parts, state).await?;
         let form = Form::from_request(Request::from_parts(parts, body), state).await?;
         if !tokens_match(form.get("csrf_token"), &staff.csrf_token) {
-            return Err(AdminError::Csrf.into_response());
+            return Err(AdminError::Csrf);
         }
         Ok(StaffForm { staff, form })
     }
