@@ -349,6 +349,62 @@ async fn serve(database_url: &str) -> (App, String, oneshot::Sender<()>) {
     (app, address, stop)
 }
 
+/// Alice and Bob talk over the API, so the admin has a thread and messages to show.
+async fn seed_conversation(http: &reqwest::Client, base: &str) {
+    let token = |name: &'static str| async move {
+        let tokens: Value = http
+            .post(format!("{base}/api/token/"))
+            .json(&json!({"username": name, "password": "Colleague-pass-1"}))
+            .send()
+            .await
+            .expect("sign in")
+            .json()
+            .await
+            .expect("read the tokens");
+        tokens["access"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    };
+    let (alice, bob) = (token("alice").await, token("bob").await);
+    let post = |token: String, path: String, body: Value| async move {
+        let response = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("call the API");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json::<Value>().await.expect("read the answer")
+    };
+    let thread = post(
+        alice.clone(),
+        "/chat/thread/".into(),
+        json!({"user1": "alice", "user2": "bob"}),
+    )
+    .await;
+    let messages = format!("/thread/{}/message/", thread["id"]);
+    let texts = [
+        "Hi Bob! Are we still on for lunch?",
+        "Bring the quarterly report.",
+    ];
+    let batch: Vec<Value> = texts.iter().map(|t| json!({"text": t})).collect();
+    let sent = post(alice, messages.clone(), json!({"messages": batch})).await;
+    post(
+        bob.clone(),
+        "/message/".into(),
+        json!({"messages_ids": [sent[0]["id"]]}),
+    )
+    .await;
+    let reply = json!({"messages": [{"text": "Yes! See you at noon by the fountain."}]});
+    post(bob, messages, reply).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_superuser_adds_a_user_in_the_browser_who_then_signs_in_over_the_api() {
     if !browser_present() {
@@ -366,6 +422,7 @@ async fn a_superuser_adds_a_user_in_the_browser_who_then_signs_in_over_the_api()
     }
 
     let http = reqwest::Client::new();
+    seed_conversation(&http, &base).await;
     let driver = Driver::start(&http).await;
     let browser = driver.session(&http).await;
 
@@ -423,12 +480,25 @@ async fn a_superuser_adds_a_user_in_the_browser_who_then_signs_in_over_the_api()
     browser.follow("Users").await;
     browser.fill("Search", "carol@example").await;
     browser.press("Search").await;
-    browser.wait_for_text("Showing <strong>1–1</strong>").await;
+    browser
+        .wait_for_text("of <strong>1</strong> user</p>")
+        .await;
     let source = browser.source().await;
     assert!(source.contains(NEW_EMAIL), "{source}");
     assert!(!source.contains(">alice<"), "{source}");
     browser.follow(NEW_USER).await;
     browser.wait_for_text("Set password").await;
+
+    // Threads, one thread, messages.
+    browser.follow("Threads").await;
+    browser.wait_for_text("alice</a>").await;
+    browser.screenshot("threads-list.png").await;
+    browser.follow("Thread #1").await;
+    browser.wait_for_text("See you at noon").await;
+    browser.screenshot("thread.png").await;
+    browser.follow("Messages").await;
+    browser.wait_for_text("Every message in every thread").await;
+    browser.screenshot("messages-list.png").await;
 
     // The list at phone width.
     browser.follow("Users").await;
