@@ -6,12 +6,14 @@
 //! Modules, by what they own:
 //! - [`config`]: the typed configuration; [`cli`]: the `simple-chat` commands.
 //! - [`http`]: routes, extractors, middleware — the HTTP contract.
+//! - [`admin`]: the admin page at `/admin/` (server-rendered HTML for staff).
 //! - [`accounts`], [`policy`], [`domain`]: the rules (users, permissions, valid input), shared
 //!   by the API, the CLI and the admin page.
 //! - [`store`]: the database seam; every change and its events in one transaction.
 //! - [`auth`]: password hashes, tokens, login throttling.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod clock;

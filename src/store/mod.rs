@@ -10,6 +10,7 @@
 //! backend is picked from the URL scheme; [`Store`] forwards each operation to it, so handlers
 //! are written once. What the backends share (the shapes of events, the row types) lives here.
 
+pub mod admin;
 mod postgres;
 mod sqlite;
 
@@ -134,10 +135,35 @@ forward! {
     fn event_bounds(&self, user: i64) -> (i64, Option<i64>);
     /// Deletes up to `limit` events created before `cutoff`; returns how many went.
     fn prune_events(&self, cutoff: Timestamp, limit: i64) -> usize;
+
+    // ----- the admin page -----
+
+    /// Stores a new admin session; expired sessions of everyone are swept on the way.
+    fn create_admin_session(&self, session: admin::NewAdminSession) -> ();
+    /// The unexpired session with this id hash, with its user as they are now.
+    fn admin_session(&self, id_hash: &str) -> Option<admin::AdminSession>;
+    /// Pushes a session's expiry forward and takes its waiting message (if any).
+    fn touch_admin_session(&self, id_hash: &str, expires: Timestamp) -> Option<String>;
+    /// Leaves a message for the session's next page.
+    fn set_admin_flash(&self, id_hash: &str, message: String) -> ();
+    fn delete_admin_session(&self, id_hash: &str) -> ();
+    fn site_counts(&self) -> admin::SiteCounts;
+    /// A page of all users matching the filter, by username.
+    fn admin_users(&self, filter: admin::UserFilter, limit: i64, offset: i64) -> Counted<User>;
+    /// A page of all threads (optionally those of a user whose username contains `search`),
+    /// most recent activity first.
+    fn admin_threads(&self, search: &str, limit: i64, offset: i64) -> Counted<admin::ThreadSummary>;
+    fn admin_thread(&self, id: i64) -> Option<admin::ThreadSummary>;
+    /// A page of all messages matching the filter, newest first.
+    fn admin_messages(&self, filter: admin::MessageFilter, limit: i64, offset: i64) -> Counted<admin::MessageSummary>;
+    fn admin_message(&self, id: i64) -> Option<admin::MessageSummary>;
+    /// Deletes one message; the thread's counters follow and both participants get
+    /// `message.deleted`. `None` when there was no such message.
+    fn delete_message(&self, id: i64) -> Option<Message>;
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
-fn escape_like(term: &str) -> String {
+pub(crate) fn escape_like(term: &str) -> String {
     term.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
@@ -367,6 +393,11 @@ pub(crate) mod payload {
 
     pub fn message_created(message: &Message, unread_count: i64) -> Value {
         json!({"type": "message.created", "message": message, "unread_count": unread_count})
+    }
+
+    pub fn message_deleted(thread: i64, message: i64, unread_count: i64) -> Value {
+        json!({"type": "message.deleted", "thread": thread, "message": message,
+               "unread_count": unread_count})
     }
 
     pub fn messages_read(thread: i64, ids: &[i64], reader: i64, unread_count: i64) -> Value {

@@ -145,13 +145,16 @@ macro_rules! transaction {
                     break Ok(value);
                 }
                 Err(error) if attempt < RETRIES && retryable(&error) => {
-                    tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
                 }
                 Err(error) => break Err(error),
             }
         }
     }};
 }
+
+// After the macro, so the admin operations can use it.
+mod admin;
 
 impl PostgresStore {
     /// Connects (a pool of connections with a statement timeout) and applies pending

@@ -26,6 +26,8 @@ use super::{
 };
 use crate::clock::Timestamp;
 
+mod admin;
+
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;
 
