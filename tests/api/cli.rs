@@ -1,15 +1,13 @@
 //! The `simple-chat` command line: migrations and user management without prompts, then the
 //! same database served over HTTP.
 
-use std::net::TcpListener as StdTcpListener;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::json;
 use simple_chat::Config;
 use tempfile::TempDir;
 
-use crate::helpers::{TestApp, database_url, parts, serve_database};
+use crate::helpers::{TestApp, database_url, parts, serve_database, serve_process};
 
 const SUPERUSER_PASSWORD: &str = "Sup3r-secret";
 
@@ -266,49 +264,20 @@ async fn changepassword_refuses_an_unknown_user_or_a_weak_password() {
     app.token("carol", "Carol-first-11").await;
 }
 
-/// Kills the server child process when the test ends, pass or fail.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn serve_applies_migrations_and_answers() {
     let workspace = Workspace::new();
-    let port = {
-        let probe = StdTcpListener::bind("127.0.0.1:0").expect("find a free port");
-        probe.local_addr().expect("read the probe address").port()
-    };
-    let bind = format!("127.0.0.1:{port}");
-    let mut server = ServerProcess(
-        workspace
-            .command(&["serve", "--bind", bind.as_str()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start simple-chat serve"),
-    );
+    let (_server, address) = serve_process(workspace.command(&[])).await;
     let client = reqwest::Client::new();
-    let address = format!("http://{bind}");
-    let deadline = Instant::now() + Duration::from_secs(60);
 
-    let health = loop {
-        if let Ok(response) = client.get(format!("{address}/healthz")).send().await {
-            break parts(response).await;
-        }
-        if let Some(status) = server.0.try_wait().expect("check the server process") {
-            panic!("simple-chat serve exited early: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "simple-chat serve did not answer within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let health = parts(
+        client
+            .get(format!("{address}/healthz"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
 
     assert_eq!(health, (200, json!({"status": "ok"})));
     // The schema exists: an unknown user is a clean 401, not a database error.

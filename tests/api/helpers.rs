@@ -439,3 +439,51 @@ pub fn jwt_part(token: &str, index: usize) -> Value {
     serde_json::from_slice(&b64url_decode(segments[index]))
         .unwrap_or_else(|error| panic!("part {index} of {token} is not JSON: {error}"))
 }
+
+/// A `simple-chat serve` child process, killed when the test ends, pass or fail.
+pub struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `command` (the binary with its environment set, e.g. `DATABASE_URL`) as
+/// `serve --bind 127.0.0.1:<free port>` and waits until `/healthz` answers; returns the process
+/// and its `http://` address.
+pub async fn serve_process(mut command: std::process::Command) -> (ServerProcess, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|probe| probe.local_addr())
+        .expect("find a free port")
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut server = ServerProcess(
+        command
+            .args(["serve", "--bind", bind.as_str()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start simple-chat serve"),
+    );
+    let address = format!("http://{bind}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client
+        .get(format!("{address}/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
+        if let Some(status) = server.0.try_wait().expect("check the server process") {
+            panic!("simple-chat serve exited early: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "simple-chat serve did not answer within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (server, address)
+}

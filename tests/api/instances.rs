@@ -9,7 +9,7 @@ use simple_chat::Config;
 use tokio::sync::Barrier;
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
-use crate::helpers::{TestApp, id, parts, serve_database, spawn_app};
+use crate::helpers::{TestApp, id, parts, serve_database, serve_process, spawn_app};
 
 async fn two_instances() -> (TestApp, TestApp) {
     let first = spawn_app().await;
@@ -119,26 +119,42 @@ async fn batches_over_two_instances_are_stored_whole_or_not_at_all() {
     );
 }
 
+/// Two `simple-chat serve` processes on one PostgreSQL database: a WebSocket client on one
+/// receives what is posted through the other.
 #[tokio::test]
-async fn a_client_on_one_instance_receives_what_is_posted_through_the_other() {
+async fn a_client_on_one_serve_process_receives_what_is_posted_through_the_other() {
     if !crate::postgres::on_postgres() {
         // One SQLite file is served by one instance; cross-instance delivery is PostgreSQL's.
         return;
     }
-    let (first, second) = two_instances().await;
-    let chat = first.conversation().await;
+    let app = spawn_app().await;
+    let chat = app.conversation().await;
+    let command = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_simple-chat"));
+        command.env("DATABASE_URL", &app.database_url);
+        command
+    };
+    let (_first, first) = serve_process(command()).await;
+    let (_second, second) = serve_process(command()).await;
     let url = format!(
         "{}/ws?token={}",
-        first.address.replace("http://", "ws://"),
+        first.replace("http://", "ws://"),
         chat.bob
     );
     let (mut bob, _) = connect_async(url).await.expect("open the WebSocket");
     let hello = bob.next().await.unwrap().unwrap();
     assert!(matches!(hello, Message::Text(ref t) if t.contains("hello")));
 
-    let posted = second
-        .post_messages(&chat.alice, chat.thread_id, &["across instances"])
-        .await;
+    let response = app
+        .client
+        .post(format!("{second}/thread/{}/message/", chat.thread_id))
+        .bearer_auth(&chat.alice)
+        .json(&json!({"messages": [{"text": "across instances"}]}))
+        .send()
+        .await
+        .expect("post through the second process");
+    let (status, posted) = parts(response).await;
+    assert_eq!(status, 201, "{posted}");
 
     let frame = loop {
         let message = tokio::time::timeout(Duration::from_secs(5), bob.next())
