@@ -74,3 +74,82 @@ pub struct SiteCounts {
     pub threads: i64,
     pub messages: i64,
 }
+
+/// A `WHERE` clause built from optional conditions, with its parameters in order. Each `?` of a
+/// clause becomes the backend's numbered placeholder (`?1` on SQLite, `$1` on PostgreSQL).
+pub(crate) struct Conditions<V> {
+    marker: char,
+    flag_value: fn(bool) -> V,
+    clauses: Vec<String>,
+    pub(crate) values: Vec<V>,
+}
+
+impl<V> Conditions<V> {
+    pub(crate) fn new(marker: char, flag_value: fn(bool) -> V) -> Conditions<V> {
+        Conditions {
+            marker,
+            flag_value,
+            clauses: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds a condition whose `?` placeholders take `values`, numbered in order.
+    pub(crate) fn add(&mut self, clause: &str, values: Vec<V>) {
+        let mut numbered = String::new();
+        let mut next = self.values.len();
+        for (i, part) in clause.split('?').enumerate() {
+            if i > 0 {
+                next += 1;
+                numbered.push_str(&self.placeholder(next));
+            }
+            numbered.push_str(part);
+        }
+        self.clauses.push(numbered);
+        self.values.extend(values);
+    }
+
+    /// `column = value` when a value is given.
+    pub(crate) fn flag(&mut self, column: &str, value: Option<bool>) {
+        if let Some(value) = value {
+            let value = (self.flag_value)(value);
+            self.add(&format!("{column} = ?"), vec![value]);
+        }
+    }
+
+    /// The placeholder of the `n`th parameter (1-based).
+    pub(crate) fn placeholder(&self, n: usize) -> String {
+        format!("{}{n}", self.marker)
+    }
+
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_number_their_placeholders_in_order() {
+        let mut conditions = Conditions::new('$', i64::from);
+        conditions.add("(a LIKE ? OR b LIKE ?)", vec![10, 20]);
+        conditions.flag("c", Some(true));
+        conditions.flag("d", None);
+        assert_eq!(
+            conditions.sql(),
+            "WHERE (a LIKE $1 OR b LIKE $2) AND c = $3"
+        );
+        assert_eq!(conditions.values, [10, 20, 1]);
+    }
+
+    #[test]
+    fn no_conditions_no_where() {
+        assert_eq!(Conditions::new('?', |b| b).sql(), "");
+    }
+}

@@ -11,7 +11,7 @@ use crate::{
     store::{
         Commit, Counted, Message, Participant, StoreError, StoreResult, User,
         admin::{
-            AdminSession, MessageFilter, MessageSummary, NewAdminSession, SiteCounts,
+            AdminSession, Conditions, MessageFilter, MessageSummary, NewAdminSession, SiteCounts,
             ThreadSummary, UserFilter,
         },
         escape_like, payload,
@@ -56,43 +56,13 @@ fn message_summary_from_row(row: &Row) -> MessageSummary {
     }
 }
 
-/// A `WHERE` clause built from optional conditions, with its parameters in order.
-#[derive(Default)]
-struct Conditions {
-    clauses: Vec<String>,
-    values: Vec<Box<dyn ToSql + Sync + Send>>,
+type PgConditions = Conditions<Box<dyn ToSql + Sync + Send>>;
+
+fn conditions() -> PgConditions {
+    Conditions::new('$', |flag| Box::new(flag))
 }
 
-impl Conditions {
-    /// Adds a condition whose `?` placeholders take `values`, numbered `$n` in order.
-    fn add(&mut self, clause: &str, values: Vec<Box<dyn ToSql + Sync + Send>>) {
-        let mut numbered = String::new();
-        let mut next = self.values.len();
-        for (i, part) in clause.split('?').enumerate() {
-            if i > 0 {
-                next += 1;
-                numbered.push_str(&format!("${next}"));
-            }
-            numbered.push_str(part);
-        }
-        self.clauses.push(numbered);
-        self.values.extend(values);
-    }
-
-    fn flag(&mut self, column: &str, value: Option<bool>) {
-        if let Some(value) = value {
-            self.add(&format!("{column} = ?"), vec![Box::new(value)]);
-        }
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-
+impl PgConditions {
     async fn page<T>(
         &self,
         store: &PostgresStore,
@@ -114,15 +84,17 @@ impl Conditions {
             )
             .await?
             .unwrap_or(0);
-        let n = params.len();
+        let (limit_at, offset_at) = (
+            self.placeholder(params.len() + 1),
+            self.placeholder(params.len() + 2),
+        );
         params.push(&limit);
         params.push(&offset);
         let items = store
             .query_all(
                 &format!(
-                    "SELECT {columns} FROM {from} {filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
-                    n + 1,
-                    n + 2
+                    "SELECT {columns} FROM {from} {filter} ORDER BY {order} \
+                     LIMIT {limit_at} OFFSET {offset_at}"
                 ),
                 &params,
                 from_row,
@@ -241,7 +213,7 @@ impl PostgresStore {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<User>> {
-        let mut conditions = Conditions::default();
+        let mut conditions = conditions();
         let term = filter.search.trim();
         if !term.is_empty() {
             conditions.add(
@@ -268,7 +240,7 @@ impl PostgresStore {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<ThreadSummary>> {
-        let mut conditions = Conditions::default();
+        let mut conditions = conditions();
         let term = search.trim();
         if !term.is_empty() {
             conditions.add(
@@ -301,7 +273,7 @@ impl PostgresStore {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<MessageSummary>> {
-        let mut conditions = Conditions::default();
+        let mut conditions = conditions();
         let term = filter.search.trim();
         if !term.is_empty() {
             conditions.add("m.text ILIKE ?", vec![contains(term)]);

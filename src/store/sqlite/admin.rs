@@ -13,7 +13,7 @@ use crate::{
     store::{
         Counted, Message, Participant, StoreResult, User,
         admin::{
-            AdminSession, MessageFilter, MessageSummary, NewAdminSession, SiteCounts,
+            AdminSession, Conditions, MessageFilter, MessageSummary, NewAdminSession, SiteCounts,
             ThreadSummary, UserFilter,
         },
         escape_like, payload,
@@ -61,43 +61,13 @@ fn message_summary_from_row(row: &Row<'_>) -> rusqlite::Result<MessageSummary> {
     })
 }
 
-/// A `WHERE` clause built from optional conditions, with its parameters in order.
-#[derive(Default)]
-struct Conditions {
-    clauses: Vec<String>,
-    values: Vec<Box<dyn ToSql>>,
+type SqlConditions = Conditions<Box<dyn ToSql>>;
+
+fn conditions() -> SqlConditions {
+    Conditions::new('?', |flag| Box::new(flag))
 }
 
-impl Conditions {
-    /// Adds a condition whose `?` placeholders take `values`, numbered in order.
-    fn add(&mut self, clause: &str, values: Vec<Box<dyn ToSql>>) {
-        let mut numbered = String::new();
-        let mut next = self.values.len();
-        for (i, part) in clause.split('?').enumerate() {
-            if i > 0 {
-                next += 1;
-                numbered.push_str(&format!("?{next}"));
-            }
-            numbered.push_str(part);
-        }
-        self.clauses.push(numbered);
-        self.values.extend(values);
-    }
-
-    fn flag(&mut self, column: &str, value: Option<bool>) {
-        if let Some(value) = value {
-            self.add(&format!("{column} = ?"), vec![Box::new(value)]);
-        }
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-
+impl SqlConditions {
     /// The page: the `count` of all matches, then `limit` rows from `offset` in `order`.
     fn page<T>(
         &self,
@@ -111,15 +81,16 @@ impl Conditions {
         let count = conn
             .prepare_cached(&format!("SELECT COUNT(*) FROM {from} {filter}"))?
             .query_row(params.as_slice(), |row| row.get(0))?;
-        let n = params.len();
+        let (limit_at, offset_at) = (
+            self.placeholder(params.len() + 1),
+            self.placeholder(params.len() + 2),
+        );
         let mut paged = params;
         paged.push(&limit);
         paged.push(&offset);
         let items = conn
             .prepare_cached(&format!(
-                "SELECT {columns} FROM {from} {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
-                n + 1,
-                n + 2
+                "SELECT {columns} FROM {from} {filter} ORDER BY {order} LIMIT {limit_at} OFFSET {offset_at}"
             ))?
             .query_map(paged.as_slice(), from_row)?
             .collect::<Result<_, _>>()?;
@@ -258,7 +229,7 @@ impl SqliteStore {
         offset: i64,
     ) -> StoreResult<Counted<User>> {
         self.read(move |conn| {
-            let mut conditions = Conditions::default();
+            let mut conditions = conditions();
             let term = filter.search.trim();
             if !term.is_empty() {
                 conditions.add(
@@ -290,7 +261,7 @@ impl SqliteStore {
     ) -> StoreResult<Counted<ThreadSummary>> {
         let term = search.trim().to_owned();
         self.read(move |conn| {
-            let mut conditions = Conditions::default();
+            let mut conditions = conditions();
             if !term.is_empty() {
                 conditions.add(
                     "(ul.username LIKE ? ESCAPE '\\' OR uh.username LIKE ? ESCAPE '\\')",
@@ -327,7 +298,7 @@ impl SqliteStore {
         offset: i64,
     ) -> StoreResult<Counted<MessageSummary>> {
         self.read(move |conn| {
-            let mut conditions = Conditions::default();
+            let mut conditions = conditions();
             let term = filter.search.trim();
             if !term.is_empty() {
                 conditions.add("m.text LIKE ? ESCAPE '\\'", vec![contains(term)]);
@@ -398,28 +369,5 @@ impl SqliteStore {
             Ok(Some(message))
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conditions_number_their_placeholders_in_order() {
-        let mut conditions = Conditions::default();
-        conditions.add("(a LIKE ? OR b LIKE ?)", vec![contains("x"), contains("y")]);
-        conditions.flag("c", Some(true));
-        conditions.flag("d", None);
-        assert_eq!(
-            conditions.sql(),
-            "WHERE (a LIKE ?1 OR b LIKE ?2) AND c = ?3"
-        );
-        assert_eq!(conditions.values.len(), 3);
-    }
-
-    #[test]
-    fn no_conditions_no_where() {
-        assert_eq!(Conditions::default().sql(), "");
     }
 }
