@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::{
     App, Config,
     accounts::{self, AccountChanges, NewAccount},
-    config::DEFAULT_DATABASE_URL,
+    config::{DEFAULT_DATABASE_URL, redact_url},
     error::ApiError,
     store::Store,
 };
@@ -77,6 +77,22 @@ enum Command {
         username: String,
         #[arg(long)]
         noinput: bool,
+    },
+    /// Copy a whole database into an empty one (e.g. SQLite to PostgreSQL), ids preserved,
+    /// then verify every row. Stop the servers on the source first.
+    MigrateData {
+        /// The database to copy (default: DATABASE_URL).
+        #[arg(long)]
+        from: Option<String>,
+        /// The empty database to copy into.
+        #[arg(long)]
+        to: String,
+    },
+    /// Import the original Django app's users, threads and messages from its db.sqlite3 into
+    /// DATABASE_URL. Safe to run again: nothing is imported twice.
+    ImportDjango {
+        /// Path to the original's db.sqlite3.
+        path: std::path::PathBuf,
     },
 }
 
@@ -240,6 +256,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!(describe(&e)))?;
             println!("User {:?} created successfully.", user.username);
+            Ok(())
+        }
+        Command::MigrateData { from, to } => {
+            let from = from.unwrap_or(config.database_url);
+            let (source, _) = Store::open(&from)
+                .await
+                .with_context(|| format!("opening the source {}", redact_url(&from)))?;
+            let (target, _) = Store::open(&to)
+                .await
+                .with_context(|| format!("opening the target {}", redact_url(&to)))?;
+            let copied = crate::moving::migrate_data(&source, &target).await?;
+            for (table, count) in copied {
+                println!("{}: {count} rows copied and verified", table.name());
+            }
+            Ok(())
+        }
+        Command::ImportDjango { path } => {
+            let (store, _) = Store::open(&config.database_url).await?;
+            let report = crate::moving::import_django(&store, &path).await?;
+            println!(
+                "Imported {} users ({} already there), {} threads ({} already there), \
+                 {} messages ({} already there).",
+                report.users,
+                report.users_already_there,
+                report.threads,
+                report.threads_already_there,
+                report.messages,
+                report.messages_already_there
+            );
+            for problem in &report.problems {
+                println!("Not imported: {problem}");
+            }
             Ok(())
         }
         Command::Changepassword { username, noinput } => {

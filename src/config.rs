@@ -63,7 +63,7 @@ impl fmt::Debug for Config {
 }
 
 /// Hides the password of a `scheme://user:password@host/db` URL.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

@@ -21,6 +21,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod moving;
 pub mod policy;
 pub mod realtime;
 pub mod store;

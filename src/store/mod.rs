@@ -13,6 +13,7 @@
 pub mod admin;
 mod postgres;
 mod sqlite;
+pub mod transfer;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -160,6 +161,18 @@ forward! {
     /// Deletes one message; the thread's counters follow and both participants get
     /// `message.deleted`. `None` when there was no such message.
     fn delete_message(&self, id: i64) -> Option<Message>;
+
+    // ----- moving data (see `transfer`) -----
+
+    fn count_rows(&self, table: transfer::Table) -> i64;
+    /// Up to `limit` rows of a table after the key `after`, in key order.
+    fn dump(&self, table: transfer::Table, after: (i64, i64), limit: i64) -> transfer::Rows;
+    /// Inserts rows with their ids, in one transaction.
+    fn load(&self, rows: transfer::Rows) -> ();
+    /// Recomputes message counts, last messages, activity and unread counters.
+    fn recount(&self) -> ();
+    /// Lets new ids continue after the loaded ones.
+    fn finish_load(&self) -> ();
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
@@ -191,7 +204,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A user account as stored.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -264,7 +277,7 @@ impl UserChanges {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Message {
     pub id: i64,
     pub thread: i64,

@@ -155,6 +155,7 @@ macro_rules! transaction {
 
 // After the macro, so the admin operations can use it.
 mod admin;
+mod transfer;
 
 impl PostgresStore {
     /// Connects (a pool of connections with a statement timeout) and applies pending

@@ -27,6 +27,7 @@ use super::{
 use crate::clock::Timestamp;
 
 mod admin;
+mod transfer;
 
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;

@@ -10,6 +10,7 @@ mod concurrency;
 mod conventions;
 mod instances;
 mod messages;
+mod moving;
 mod postgres;
 mod read_and_unread;
 mod realtime;
