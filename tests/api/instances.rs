@@ -1,31 +1,50 @@
-//! Several instances on one database behave as one service: the same tokens, one thread per
-//! pair, atomic batches, and (on PostgreSQL) real-time frames across instances.
+//! Several `simple-chat serve` processes on one database behave as one service: the same
+//! tokens, one thread per pair, atomic batches, and (on PostgreSQL) real-time frames across
+//! instances.
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use simple_chat::Config;
 use tokio::sync::Barrier;
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
-use crate::helpers::{TestApp, id, parts, serve_database, serve_process, spawn_app};
+use crate::helpers::{ServerProcess, TestApp, id, parts, serve_process, spawn_app};
 
-async fn two_instances() -> (TestApp, TestApp) {
-    let first = spawn_app().await;
-    let second = serve_database(Config::new(first.database_url.clone()), None).await;
-    (first, second)
+/// A test server (for arranging data) and two `serve` processes on its database.
+struct Instances {
+    app: TestApp,
+    _processes: [ServerProcess; 2],
+    addresses: [String; 2],
 }
 
-/// Sends the POSTs together, each to its own instance; returns (status, body) in order.
-async fn post_together(requests: Vec<(&TestApp, String, String, Value)>) -> Vec<(u16, Value)> {
+async fn two_instances() -> Instances {
+    let app = spawn_app().await;
+    let command = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_simple-chat"));
+        command.env("DATABASE_URL", &app.database_url);
+        command
+    };
+    let (first, first_address) = serve_process(command()).await;
+    let (second, second_address) = serve_process(command()).await;
+    Instances {
+        app,
+        _processes: [first, second],
+        addresses: [first_address, second_address],
+    }
+}
+
+/// Sends the POSTs together, each to its own address; returns (status, body) in order.
+async fn post_together(
+    client: &reqwest::Client,
+    requests: Vec<(String, String, String, Value)>,
+) -> Vec<(u16, Value)> {
     let barrier = Arc::new(Barrier::new(requests.len()));
     let tasks: Vec<_> = requests
         .into_iter()
-        .map(|(app, token, path, body)| {
-            let request = app
-                .client
-                .post(format!("{}{path}", app.address))
+        .map(|(address, token, path, body)| {
+            let request = client
+                .post(format!("{address}{path}"))
                 .bearer_auth(token)
                 .json(&body);
             let barrier = Arc::clone(&barrier);
@@ -42,23 +61,60 @@ async fn post_together(requests: Vec<(&TestApp, String, String, Value)>) -> Vec<
     answers
 }
 
+#[tokio::test]
+async fn a_token_issued_by_one_instance_is_accepted_by_the_other() {
+    let instances = two_instances().await;
+    let alice_id = instances
+        .app
+        .create_user("alice", crate::helpers::PASSWORD)
+        .await;
+    let client = &instances.app.client;
+    let [first, second] = &instances.addresses;
+    let credentials = json!({"username": "alice", "password": crate::helpers::PASSWORD});
+
+    let (status, tokens) = parts(
+        client
+            .post(format!("{first}/api/token/"))
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let access = tokens["access"].as_str().unwrap();
+    let (status, me) = parts(
+        client
+            .get(format!("{second}/api/me/"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    assert_eq!((status, id(&me)), (200, alice_id));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_thread_creation_over_two_instances_makes_one_thread() {
-    let (first, second) = two_instances().await;
-    let (alice_id, alice) = first.login_new_user("alice").await;
-    let (_, bob) = second.login_new_user("bob").await;
+    let instances = two_instances().await;
+    let app = &instances.app;
+    let (alice_id, alice) = app.login_new_user("alice").await;
+    let (_, bob) = app.login_new_user("bob").await;
     let requests = (0..20)
         .map(|n| {
-            let (app, token, body) = if n % 2 == 0 {
-                (&first, &alice, json!({"user1": "alice", "user2": "bob"}))
+            let (token, body) = if n % 2 == 0 {
+                (&alice, json!({"user1": "alice", "user2": "bob"}))
             } else {
-                (&second, &bob, json!({"user1": "bob", "user2": "alice"}))
+                (&bob, json!({"user1": "bob", "user2": "alice"}))
             };
-            (app, token.clone(), "/chat/thread/".to_owned(), body)
+            let address = instances.addresses[n % 2].clone();
+            (address, token.clone(), "/chat/thread/".to_owned(), body)
         })
         .collect();
 
-    let answers = post_together(requests).await;
+    let answers = post_together(&app.client, requests).await;
 
     let created = answers.iter().filter(|(status, _)| *status == 201).count();
     let ids: BTreeSet<i64> = answers.iter().map(|(_, body)| id(body)).collect();
@@ -69,13 +125,14 @@ async fn concurrent_thread_creation_over_two_instances_makes_one_thread() {
             .all(|(status, _)| *status == 201 || *status == 200)
     );
     assert_eq!(ids.len(), 1, "{ids:?}");
-    assert_eq!(first.thread_ids(&alice, alice_id).await.len(), 1);
+    assert_eq!(app.thread_ids(&alice, alice_id).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_over_two_instances_are_stored_whole_or_not_at_all() {
-    let (first, second) = two_instances().await;
-    let chat = first.conversation().await;
+    let instances = two_instances().await;
+    let app = &instances.app;
+    let chat = app.conversation().await;
     let path = format!("/thread/{}/message/", chat.thread_id);
     let batch = |tag: &str, bad: bool| {
         let mut messages: Vec<Value> = (0..10)
@@ -86,27 +143,25 @@ async fn batches_over_two_instances_are_stored_whole_or_not_at_all() {
         }
         json!({ "messages": messages })
     };
-    let mut requests = Vec::new();
-    for n in 0..8 {
-        let app = if n % 2 == 0 { &first } else { &second };
-        let token = if n % 4 < 2 { &chat.alice } else { &chat.bob };
-        requests.push((
-            app,
-            token.clone(),
-            path.clone(),
-            batch(&format!("batch {n}"), n == 5),
-        ));
-    }
+    let requests = (0..8)
+        .map(|n| {
+            let token = if n % 4 < 2 { &chat.alice } else { &chat.bob };
+            let address = instances.addresses[n % 2].clone();
+            (
+                address,
+                token.clone(),
+                path.clone(),
+                batch(&format!("batch {n}"), n == 5),
+            )
+        })
+        .collect();
 
-    let answers = post_together(requests).await;
+    let answers = post_together(&app.client, requests).await;
 
     let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
     assert_eq!(statuses, [201, 201, 201, 201, 201, 400, 201, 201]);
-    assert_eq!(first.message_count(&chat.alice, chat.thread_id).await, 70);
-    assert_eq!(second.message_count(&chat.bob, chat.thread_id).await, 70);
-    let page = first
-        .get_ok(&format!("{path}?limit=200"), &chat.alice)
-        .await;
+    assert_eq!(app.message_count(&chat.alice, chat.thread_id).await, 70);
+    let page = app.get_ok(&format!("{path}?limit=200"), &chat.alice).await;
     let texts: Vec<&str> = page["results"]
         .as_array()
         .unwrap()
@@ -119,23 +174,17 @@ async fn batches_over_two_instances_are_stored_whole_or_not_at_all() {
     );
 }
 
-/// Two `simple-chat serve` processes on one PostgreSQL database: a WebSocket client on one
-/// receives what is posted through the other.
+/// A WebSocket client on one `serve` process receives what is posted through the other.
 #[tokio::test]
 async fn a_client_on_one_serve_process_receives_what_is_posted_through_the_other() {
     if !crate::postgres::on_postgres() {
         // One SQLite file is served by one instance; cross-instance delivery is PostgreSQL's.
         return;
     }
-    let app = spawn_app().await;
+    let instances = two_instances().await;
+    let app = &instances.app;
     let chat = app.conversation().await;
-    let command = || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_simple-chat"));
-        command.env("DATABASE_URL", &app.database_url);
-        command
-    };
-    let (_first, first) = serve_process(command()).await;
-    let (_second, second) = serve_process(command()).await;
+    let [first, second] = &instances.addresses;
     let url = format!(
         "{}/ws?token={}",
         first.replace("http://", "ws://"),
