@@ -123,6 +123,15 @@ struct ServeArgs {
     /// Days each user's event log is kept.
     #[arg(long, env = "SIMPLE_CHAT_EVENT_RETENTION_DAYS", default_value_t = 30)]
     event_retention_days: u64,
+    /// PostgreSQL: connections in the pool (default: four per core, 8 to 32).
+    #[arg(long, env = "SIMPLE_CHAT_DATABASE_POOL_SIZE")]
+    database_pool_size: Option<usize>,
+    /// PostgreSQL: seconds a request waits for a pooled connection before answering 503.
+    #[arg(long, env = "SIMPLE_CHAT_DATABASE_POOL_WAIT", default_value_t = 5)]
+    database_pool_wait: u64,
+    /// PostgreSQL: the longest a statement may run, in seconds.
+    #[arg(long, env = "SIMPLE_CHAT_STATEMENT_TIMEOUT", default_value_t = 10)]
+    statement_timeout: u64,
 }
 
 pub fn main() -> ExitCode {
@@ -170,6 +179,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.rotate_refresh_tokens = args.rotate_refresh_tokens;
             config.body_limit = args.body_limit;
             config.event_retention = Duration::from_secs(args.event_retention_days * 86_400);
+            config.database = crate::store::StoreOptions {
+                pool_size: args.database_pool_size,
+                pool_wait: Duration::from_secs(args.database_pool_wait),
+                statement_timeout: Duration::from_secs(args.statement_timeout),
+            };
             let app = App::build(config).await?;
             let listener = tokio::net::TcpListener::bind(args.bind)
                 .await

@@ -22,6 +22,8 @@ pub struct Config {
     pub login_throttle_window: Duration,
     /// How long events are kept in each user's log.
     pub event_retention: Duration,
+    /// PostgreSQL connections: pool size, wait for a free one, statement timeout.
+    pub database: crate::store::StoreOptions,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://simple-chat.sqlite3";
@@ -39,6 +41,7 @@ impl Config {
             login_failures_allowed: 5,
             login_throttle_window: Duration::from_secs(5 * 60),
             event_retention: Duration::from_secs(30 * 24 * 60 * 60),
+            database: crate::store::StoreOptions::default(),
         }
     }
 }
@@ -58,6 +61,7 @@ impl fmt::Debug for Config {
             .field("login_failures_allowed", &self.login_failures_allowed)
             .field("login_throttle_window", &self.login_throttle_window)
             .field("event_retention", &self.event_retention)
+            .field("database", &self.database)
             .finish()
     }
 }

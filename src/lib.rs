@@ -55,7 +55,7 @@ pub struct App {
 impl App {
     /// Opens the database (applying pending migrations) and prepares the token keys.
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let (store, applied) = Store::open(&config.database_url)
+        let (store, applied) = Store::open_with(&config.database_url, &config.database)
             .await
             .with_context(|| format!("opening the database {:?}", config.database_url))?;
         for name in applied {

@@ -34,12 +34,38 @@ pub enum Store {
     Postgres(PostgresStore),
 }
 
+/// How to connect (PostgreSQL; SQLite has its own fixed set of connections).
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Connections in the pool; `None`: four per core, between 8 and 32.
+    pub pool_size: Option<usize>,
+    /// How long a request waits for a pooled connection before it gets 503.
+    pub pool_wait: std::time::Duration,
+    /// The longest any statement may run.
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            pool_size: None,
+            pool_wait: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 impl Store {
+    /// Opens the database of a `sqlite://path` or `postgres://...` URL with default options.
+    pub async fn open(url: &str) -> StoreResult<(Store, Vec<String>)> {
+        Store::open_with(url, &StoreOptions::default()).await
+    }
+
     /// Opens the database of a `sqlite://path` or `postgres://...` URL and applies pending
     /// migrations; returns the names of those applied now.
-    pub async fn open(url: &str) -> StoreResult<(Store, Vec<String>)> {
+    pub async fn open_with(url: &str, options: &StoreOptions) -> StoreResult<(Store, Vec<String>)> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let (store, applied) = PostgresStore::open(url).await?;
+            let (store, applied) = PostgresStore::open(url, options).await?;
             Ok((Store::Postgres(store), applied))
         } else if url.starts_with("sqlite:") {
             let url = url.to_owned();

@@ -24,7 +24,7 @@ use tokio_postgres::{NoTls, Row, error::SqlState, types::ToSql};
 
 use super::{
     Commit, Counted, Event, Message, MessageWindow, NewMessage, NewUser, Participant, StoreError,
-    StoreResult, ThreadMembers, ThreadView, User, UserChanges, payload,
+    StoreOptions, StoreResult, ThreadMembers, ThreadView, User, UserChanges, payload,
 };
 use crate::clock::Timestamp;
 
@@ -34,8 +34,6 @@ type CommitHook = Box<dyn Fn(&Commit) + Send + Sync>;
 const CHANNEL: &str = "simple_chat";
 /// Serializes migrations when several instances start at once.
 const MIGRATION_LOCK: i64 = 0x5349_4d50_4c45; // "SIMPLE"
-const STATEMENT_TIMEOUT_MS: u64 = 10_000;
-const POOL_WAIT: Duration = Duration::from_secs(5);
 const RETRIES: usize = 5;
 
 #[derive(Clone)]
@@ -160,11 +158,17 @@ mod transfer;
 impl PostgresStore {
     /// Connects (a pool of connections with a statement timeout) and applies pending
     /// migrations under an advisory lock, so that several instances can start at once.
-    pub async fn open(url: &str) -> StoreResult<(PostgresStore, Vec<String>)> {
+    pub async fn open(
+        url: &str,
+        options: &StoreOptions,
+    ) -> StoreResult<(PostgresStore, Vec<String>)> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Other(anyhow::anyhow!("bad DATABASE_URL: {e}")))?;
-        config.options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
+        config.options(format!(
+            "-c statement_timeout={}",
+            options.statement_timeout.as_millis()
+        ));
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("simple-chat");
         let manager = Manager::from_config(
@@ -174,14 +178,19 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let size = std::thread::available_parallelism()
-            .map(|n| n.get() * 4)
-            .unwrap_or(8)
-            .clamp(8, 32);
+        let size = options
+            .pool_size
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get() * 4)
+                    .unwrap_or(8)
+                    .clamp(8, 32)
+            })
+            .max(1);
         let pool = Pool::builder(manager)
             .max_size(size)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
+            .wait_timeout(Some(options.pool_wait))
             .create_timeout(Some(Duration::from_secs(5)))
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()

@@ -337,3 +337,53 @@ async fn a_database_restart_answers_503_then_recovers_by_itself() {
         .await;
     assert_eq!(posted.status(), 201, "writes work again too");
 }
+
+/// A request that finds every pooled connection busy waits at most the configured time, then
+/// answers 503; once a connection is free again, requests succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_answers_503_within_its_wait() {
+    if !on_postgres() {
+        return; // needs the suite's server: runs in the PostgreSQL re-run
+    }
+    let url = fresh_database();
+    let mut config = simple_chat::Config::new(url.clone());
+    config.database.pool_size = Some(1);
+    config.database.pool_wait = Duration::from_millis(500);
+    let app = crate::helpers::serve_database(config, None).await;
+    let (alice_id, alice) = app.login_new_user("alice").await;
+    // Another session locks alice's row, so her next login blocks while holding the only
+    // pooled connection.
+    let (mut locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let lock = locker.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&alice_id])
+        .await
+        .unwrap();
+    let login = {
+        let request = app
+            .client
+            .post(format!("{}/api/token/", app.address))
+            .json(&serde_json::json!({"username": "alice", "password": crate::helpers::PASSWORD}));
+        tokio::spawn(async move { request.send().await.expect("login").status().as_u16() })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let started = Instant::now();
+    let (status, body) = crate::helpers::parts(app.get("/api/me/", Some(&alice)).await).await;
+
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    lock.rollback().await.unwrap();
+    assert_eq!(
+        login.await.unwrap(),
+        200,
+        "the blocked login finishes once the lock is gone"
+    );
+    assert_eq!(app.get("/api/me/", Some(&alice)).await.status(), 200);
+}

@@ -465,3 +465,20 @@ async fn a_since_older_than_the_kept_log_asks_for_a_resync() {
         (Some("message.created"), Some(3))
     );
 }
+
+#[tokio::test]
+async fn shutting_down_closes_sockets_with_going_away() {
+    let app = spawn_app().await;
+    let chat = app.conversation().await;
+    let (mut bob, _) = connect(&app, &chat.bob, None).await;
+
+    drop(app); // stops the server
+
+    let closed = tokio::time::timeout(Duration::from_secs(5), bob.next())
+        .await
+        .expect("the socket closes within 5 s");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected a close frame with 1001, got {other:?}"),
+    }
+}
