@@ -319,7 +319,7 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
         if people.len() != 2 || mapped.len() != 2 {
             let names: Vec<String> = people.iter().map(name).collect();
             report.problems.push(format!(
-                "thread {id}: {} participant(s) ({}), not a two-person thread: not imported",
+                "thread {id} ({} participant(s): {}): a thread is exactly two people",
                 people.len(),
                 names.join(", ")
             ));
@@ -370,7 +370,7 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
             Some(&sender) if sender == low || sender == high => sender,
             _ => {
                 report.problems.push(format!(
-                    "message {}: its sender {} is not a participant of thread {}: not imported",
+                    "message {}: its sender {} is not in thread {}",
                     m.id,
                     name(&m.sender),
                     m.thread
@@ -397,9 +397,9 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
     }
     report.messages = new_messages.len();
     for (thread, count) in skipped_by_thread {
-        report.problems.push(format!(
-            "thread {thread}: {count} message(s) not imported with it"
-        ));
+        report
+            .problems
+            .push(format!("{count} message(s) of thread {thread}"));
     }
 
     for chunk in new_users.chunks(PAGE as usize) {
