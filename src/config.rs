@@ -24,6 +24,9 @@ pub struct Config {
     pub event_retention: Duration,
     /// PostgreSQL connections: pool size, wait for a free one, statement timeout.
     pub database: crate::store::StoreOptions,
+    /// A WebSocket client that does not take a frame within this time is closed (4008) and
+    /// resumes with `since`.
+    pub websocket_send_timeout: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://simple-chat.sqlite3";
@@ -42,6 +45,7 @@ impl Config {
             login_throttle_window: Duration::from_secs(5 * 60),
             event_retention: Duration::from_secs(30 * 24 * 60 * 60),
             database: crate::store::StoreOptions::default(),
+            websocket_send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -62,6 +66,7 @@ impl fmt::Debug for Config {
             .field("login_throttle_window", &self.login_throttle_window)
             .field("event_retention", &self.event_retention)
             .field("database", &self.database)
+            .field("websocket_send_timeout", &self.websocket_send_timeout)
             .finish()
     }
 }

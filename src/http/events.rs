@@ -40,7 +40,6 @@ pub const CLOSE_SERVER_ERROR: u16 = 1011;
 
 const PING_EVERY: Duration = Duration::from_secs(25);
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events read from the log at a time while catching up.
 const BATCH: i64 = 200;
 /// Most events one long-poll answer carries.
@@ -138,13 +137,9 @@ async fn run_socket(state: AppState, user: User, since: Option<i64>, mut socket:
     let _ = timeout(Duration::from_secs(1), socket.send(close)).await;
 }
 
-async fn send(socket: &mut WebSocket, frame: &Value) -> Result<(), End> {
-    match timeout(
-        SEND_TIMEOUT,
-        socket.send(Message::Text(frame.to_string().into())),
-    )
-    .await
-    {
+/// Sends one frame; a client that does not take it within `limit` is too slow.
+async fn send(socket: &mut WebSocket, frame: &Value, limit: Duration) -> Result<(), End> {
+    match timeout(limit, socket.send(Message::Text(frame.to_string().into()))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::ClientLeft),
         Err(_) => Err(End::TooSlow),
@@ -180,15 +175,21 @@ async fn stream(
     subscription: &mut Subscription<'_>,
     socket: &mut WebSocket,
 ) -> Result<std::convert::Infallible, End> {
+    let limit = state.config.websocket_send_timeout;
     let (head, oldest) = state
         .store
         .event_bounds(user.id)
         .await
         .map_err(|_| End::Failed)?;
-    send(socket, &json!({"type": "hello", "seq": head})).await?;
+    send(socket, &json!({"type": "hello", "seq": head}), limit).await?;
     let mut cursor = match since {
         Some(since) if needs_resync(since, head, oldest) => {
-            send(socket, &json!({"type": "resync_required", "seq": head})).await?;
+            send(
+                socket,
+                &json!({"type": "resync_required", "seq": head}),
+                limit,
+            )
+            .await?;
             head
         }
         Some(since) => since,
@@ -208,7 +209,7 @@ async fn stream(
             }
             for event in events {
                 cursor = event.seq;
-                send(socket, &frame(event)).await?;
+                send(socket, &frame(event), limit).await?;
             }
         }
         tokio::select! {
@@ -233,7 +234,7 @@ async fn stream(
                 if !still_signed_in(state, user).await? {
                     return Err(End::SignedOut);
                 }
-                match timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default()))).await {
+                match timeout(limit, socket.send(Message::Ping(Default::default()))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return Err(End::ClientLeft),
                     Err(_) => return Err(End::TooSlow),

@@ -482,3 +482,68 @@ async fn shutting_down_closes_sockets_with_going_away() {
         other => panic!("expected a close frame with 1001, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_cannot_keep_up_is_closed_and_resumes_without_loss() {
+    let app = spawn_app_with(|config| {
+        config.websocket_send_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let chat = app.conversation().await;
+    // A client with a tiny receive window that stops reading after the hello.
+    let address: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(address).await.unwrap();
+    let url = ws_url(&app, &format!("?token={}", chat.bob));
+    let (mut slow, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("open the WebSocket");
+    let hello = next_frame(&mut slow).await;
+    let start = hello["seq"].as_i64().unwrap();
+
+    // About 12 MB of frames: far more than the socket buffers between server and client hold.
+    let text = "x".repeat(10_000);
+    let batch: Vec<Value> = (0..100).map(|_| json!({"text": text})).collect();
+    for _ in 0..12 {
+        let response = app
+            .post_json(
+                &format!("/thread/{}/message/", chat.thread_id),
+                Some(&chat.alice),
+                &json!({ "messages": batch }),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // What reached the client is contiguous; then the server has given up on it.
+    let mut last_seen = start;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(frame["seq"], last_seen + 1);
+                last_seen += 1;
+            }
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(u16::from(frame.code), 4008);
+                break;
+            }
+            Ok(Some(Err(_)) | None | Some(Ok(Message::Close(None)))) => break,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => panic!("the server kept the slow socket open"),
+        }
+    }
+    assert!(
+        last_seen < start + 1200,
+        "the slow client was cut off: {last_seen}"
+    );
+
+    // Resuming from the last frame it saw delivers the rest, in order, once.
+    let (mut resumed, head) = connect(&app, &chat.bob, Some(last_seen)).await;
+    assert_eq!(head, start + 1200);
+    for expected in last_seen + 1..=head {
+        assert_eq!(next_frame(&mut resumed).await["seq"], expected);
+    }
+}
