@@ -218,3 +218,69 @@ async fn a_client_on_one_serve_process_receives_what_is_posted_through_the_other
     assert_eq!(frame["type"], "message.created");
     assert_eq!(frame["message"], posted[0]);
 }
+
+/// The connection an instance LISTENs on is cut: it comes back by itself, and what was posted
+/// through another instance meanwhile still reaches the client (the log is the truth).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_notification_connection_is_re_established_without_losing_frames() {
+    if !crate::postgres::on_postgres() {
+        return; // SQLite has no notification connection
+    }
+    let first = spawn_app().await;
+    let second =
+        crate::helpers::serve_database(simple_chat::Config::new(first.database_url.clone()), None)
+            .await;
+    let chat = first.conversation().await;
+    let url = format!(
+        "{}/ws?token={}",
+        first.address.replace("http://", "ws://"),
+        chat.bob
+    );
+    let (mut bob, _) = connect_async(url).await.expect("open the WebSocket");
+    bob.next().await.unwrap().unwrap(); // hello
+    let (admin, connection) = tokio_postgres::connect(&first.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Wait until both instances listen, then cut every listening connection.
+    let listening = "SELECT pid FROM pg_stat_activity
+                     WHERE query = 'LISTEN simple_chat' AND datname = current_database()";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while admin.query(listening, &[]).await.unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the instances never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE query = 'LISTEN simple_chat' AND datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 2);
+
+    let posted = second
+        .post_messages(&chat.alice, chat.thread_id, &["while nobody listened"])
+        .await;
+
+    let frame = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), bob.next())
+            .await
+            .expect("the frame arrives once the instance listens again")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            break serde_json::from_str::<Value>(&text).unwrap();
+        }
+    };
+    assert_eq!(frame["message"], posted[0]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while admin.query(listening, &[]).await.unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "not listening again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
