@@ -12,9 +12,17 @@ pub async fn visible_thread(
     user: &User,
     id: i64,
 ) -> Result<ThreadMembers, ApiError> {
-    match store.thread_members(id).await? {
-        Some(members) if user.is_staff || members.includes(user.id) => Ok(members),
-        _ => Err(ApiError::NotFound),
+    let members = store.thread_members(id).await?.ok_or(ApiError::NotFound)?;
+    may_see(user, &members)?;
+    Ok(members)
+}
+
+/// The visibility rule of [`visible_thread`], for a thread already read.
+pub fn may_see(user: &User, members: &ThreadMembers) -> Result<(), ApiError> {
+    if user.is_staff || members.includes(user.id) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
     }
 }
 

@@ -60,12 +60,12 @@ pub async fn detail(
     AuthUser(user): AuthUser,
     Id(id): Id,
 ) -> ApiResult<Response> {
-    policy::visible_thread(&state.store, &user, id).await?;
     let thread = state
         .store
         .thread_view(id, user.id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    policy::may_see(&user, &thread.members())?;
     Ok(Json(thread).into_response())
 }
 

@@ -106,10 +106,6 @@ impl Hub {
         self.shutdown.raise();
     }
 
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutdown.is_raised()
-    }
-
     /// Counts an open WebSocket connection for as long as the guard lives.
     pub fn connection_guard(&self) -> ConnectionGuard {
         self.connections.fetch_add(1, Ordering::SeqCst);
@@ -125,8 +121,9 @@ impl Hub {
         }
     }
 
-    /// Users with at least one open connection (for tests and metrics).
-    pub fn subscribed_users(&self) -> usize {
+    /// Users with at least one open connection.
+    #[cfg(test)]
+    fn subscribed_users(&self) -> usize {
         self.users.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
@@ -189,10 +186,6 @@ impl Default for ShutdownFlag {
 impl ShutdownFlag {
     fn raise(&self) {
         self.0.send_replace(true);
-    }
-
-    fn is_raised(&self) -> bool {
-        *self.0.borrow()
     }
 
     fn subscribe(&self) -> watch::Receiver<bool> {

@@ -94,13 +94,6 @@ impl Store {
             Store::Postgres(store) => Some(store.listen()),
         }
     }
-
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
-        }
-    }
 }
 
 /// Forwards each listed operation to the backend in use.
@@ -337,6 +330,16 @@ pub struct ThreadView {
     pub updated: Timestamp,
     pub last_message: Option<Message>,
     pub unread_count: i64,
+}
+
+impl ThreadView {
+    /// Who takes part in the thread.
+    pub fn members(&self) -> ThreadMembers {
+        ThreadMembers {
+            id: self.id,
+            users: [self.participants[0].id, self.participants[1].id],
+        }
+    }
 }
 
 /// Who takes part in a thread (ids in ascending order).
