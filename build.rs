@@ -1,10 +1,24 @@
-//! Embeds every SQL file of `migrations/<backend>/` into the binary, in file-name order.
-use std::{env, fs, path::Path};
+//! Embeds into the binary every SQL file of `migrations/<backend>/` (in file-name order) and
+//! every file of the web client in `web/`.
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+};
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
-    let out = Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs");
-    let root = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("migrations");
+    println!("cargo:rerun-if-changed=web");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    fs::write(
+        out.join("migrations.rs"),
+        migrations(&root.join("migrations")),
+    )
+    .unwrap();
+    fs::write(out.join("web_files.rs"), web_files(&root.join("web"))).unwrap();
+}
+
+fn migrations(root: &Path) -> String {
     let mut code = String::new();
     for backend in ["sqlite", "postgres"] {
         let dir = root.join(backend);
@@ -27,5 +41,44 @@ fn main() {
         }
         code.push_str("];\n");
     }
-    fs::write(out, code).unwrap();
+    code
+}
+
+/// `pub const WEB: &[(&str, &[u8])]`: each file's path relative to `web/` and its bytes.
+fn web_files(root: &Path) -> String {
+    let mut files = Vec::new();
+    collect(root, &mut files);
+    files.sort();
+    let mut code = String::from("pub const WEB: &[(&str, &[u8])] = &[\n");
+    for file in files {
+        let relative = file
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        code.push_str(&format!(
+            "    ({relative:?}, include_bytes!({:?})),\n",
+            file.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    code
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            collect(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //!   by the API, the CLI and the admin page.
 //! - [`store`]: the database seam; every change and its events in one transaction.
 //! - [`auth`]: password hashes, tokens, login throttling.
+//! - [`web`]: the web client at `/` (embedded HTML, CSS and JavaScript modules).
 
 pub mod accounts;
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod moving;
 pub mod policy;
 pub mod realtime;
 pub mod store;
+pub mod web;
 
 use std::{future::Future, sync::Arc};
 

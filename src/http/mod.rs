@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/user/{id}/message", get(messages::unread_count))
         .route("/chat/user/{id}/message", get(messages::unread_count))
         .merge(crate::admin::router())
+        .merge(crate::web::router())
         .fallback(not_found)
         .layer(middleware::from_fn(contract_responses))
         .layer(DefaultBodyLimit::max(limit))
