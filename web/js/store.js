@@ -1,0 +1,200 @@
+// Store: what the client knows — me, the conversations (last message, unread count), presence,
+// typing, blocks, the last event seq processed — and how each real-time frame changes it.
+// Views listen with on('threads' | 'presence' | 'typing' | 'blocks' | 'incoming' | 'message', fn).
+// The open conversation's messages live in history.js.
+
+import { api } from './api.js';
+import * as history from './history.js';
+
+const bus = new EventTarget();
+export const emit = (type, detail) => bus.dispatchEvent(new CustomEvent(type, { detail }));
+export const on = (type, fn) => bus.addEventListener(type, (e) => fn(e.detail));
+
+export const state = {
+  me: null, // {id, username}
+  threads: new Map(), // id → thread JSON
+  nextThreads: null, // the list's next page, when there is one
+  presence: new Map(), // user id → {online, last_seen}
+  typing: new Map(), // thread id → until (ms)
+  blocks: new Set(), // user ids I block
+  deleted: new Set(), // message ids deleted while we watched (for "message deleted" replies)
+  seq: null, // last event seq processed
+};
+
+export function partner(t) {
+  const me = state.me?.id;
+  return t.participants.find((p) => p.id !== me) || t.participants[0];
+}
+
+const activity = (t) => t.last_message?.created || t.updated || t.created;
+
+export function sortedThreads() {
+  return [...state.threads.values()].sort((a, b) => (activity(b) > activity(a) ? 1 : activity(b) < activity(a) ? -1 : b.id - a.id));
+}
+
+export function totalUnread() {
+  let n = 0;
+  for (const t of state.threads.values()) n += t.unread_count || 0;
+  return n;
+}
+
+export function userName(id) {
+  if (id === state.me?.id) return state.me.username;
+  for (const t of state.threads.values()) {
+    const p = t.participants.find((x) => x.id === id);
+    if (p) return p.username;
+  }
+  return 'Someone';
+}
+
+export function setThreads(page, replace) {
+  if (replace) state.threads.clear();
+  for (const t of page.results) state.threads.set(t.id, t);
+  state.nextThreads = page.next;
+  emit('threads');
+}
+
+export function upsertThread(t) {
+  state.threads.set(t.id, t);
+  emit('threads');
+}
+
+const fetching = new Map();
+/** A thread we have not loaded (an older page, or a message before its thread.created). */
+export function ensureThread(id) {
+  if (state.threads.has(id)) return Promise.resolve(state.threads.get(id));
+  if (!fetching.has(id)) {
+    fetching.set(id, api(`/chat/thread/${id}/`)
+      .then((t) => {
+        upsertThread(t);
+        loadPresence([partner(t).id]);
+        return t;
+      })
+      .finally(() => fetching.delete(id)));
+  }
+  return fetching.get(id);
+}
+
+/** Re-read one thread (its last message after a delete). */
+function reloadThread(id) {
+  api(`/chat/thread/${id}/`).then(upsertThread, () => {});
+}
+
+export async function loadPresence(ids) {
+  ids = ids.filter((id) => id && id !== state.me?.id);
+  if (!ids.length) return;
+  try {
+    const answer = await api(`/api/presence/?users=${ids.join(',')}`);
+    for (const [id, p] of Object.entries(answer || {})) state.presence.set(Number(id), p);
+    emit('presence');
+  } catch { /* presence is optional */ }
+}
+
+export async function loadBlocks() {
+  try {
+    const page = await api('/api/me/blocks/?limit=200');
+    state.blocks = new Set(page.results.map((u) => u.id));
+    emit('blocks');
+  } catch { /* blocking is optional */ }
+}
+
+/** A message the server stored (from an event or from the answer to our POST). */
+export function messageCreated(m, unread) {
+  const t = state.threads.get(m.thread);
+  if (!t) ensureThread(m.thread).catch(() => {});
+  else {
+    if (!t.last_message || m.id >= t.last_message.id) {
+      t.last_message = m;
+      t.updated = m.created;
+    }
+    if (unread != null) t.unread_count = unread;
+  }
+  if (m.sender !== state.me?.id && state.typing.delete(m.thread)) emit('typing', m.thread);
+  history.created(m);
+  emit('message', m);
+  emit('threads');
+}
+
+function forget(id) {
+  state.deleted.add(id);
+  if (state.deleted.size > 2000) state.deleted.delete(state.deleted.values().next().value);
+}
+
+const typingTimers = new Map();
+
+/** Apply one frame of the event stream; `live` is false for frames replayed after a gap. */
+export function apply(f) {
+  const t = state.threads.get(f.thread?.id ?? f.thread ?? f.message?.thread);
+  switch (f.type) {
+    case 'message.created':
+      messageCreated(f.message, f.unread_count);
+      if (f.message.sender !== state.me?.id) emit('incoming', f.message);
+      break;
+    case 'message.updated':
+      if (t?.last_message?.id === f.message.id) t.last_message = f.message;
+      history.updated(f.message);
+      emit('threads');
+      break;
+    case 'message.deleted':
+      forget(f.message);
+      if (t) {
+        t.unread_count = f.unread_count ?? t.unread_count;
+        if (t.last_message?.id === f.message) reloadThread(t.id);
+      }
+      history.deleted(f.thread, f.message);
+      emit('threads');
+      break;
+    case 'messages.read':
+      if (t) {
+        t.unread_count = f.unread_count;
+        if (t.last_message && f.ids.includes(t.last_message.id)) t.last_message.is_read = true;
+      }
+      history.read(f.thread, f.ids);
+      emit('threads');
+      break;
+    case 'thread.created':
+      upsertThread(f.thread);
+      loadPresence([partner(f.thread).id]);
+      break;
+    case 'thread.deleted':
+      state.threads.delete(f.thread);
+      history.threadDeleted(f.thread);
+      emit('threads');
+      emit('thread-deleted', f.thread);
+      break;
+    case 'typing': {
+      if (f.user === state.me?.id) break;
+      state.typing.set(f.thread, Date.now() + 5000);
+      clearTimeout(typingTimers.get(f.thread));
+      typingTimers.set(f.thread, setTimeout(() => {
+        state.typing.delete(f.thread);
+        emit('typing', f.thread);
+      }, 5000));
+      emit('typing', f.thread);
+      break;
+    }
+    case 'presence':
+      state.presence.set(f.user, { online: f.online, last_seen: f.last_seen });
+      emit('presence', f.user);
+      break;
+  }
+}
+
+/** Reload what HTTP knows (after a gap the log cannot fill, or a first connection). */
+export async function loadThreads() {
+  const page = await api(`/chat/user/${state.me.id}/thread/?limit=100`);
+  setThreads(page, true);
+  loadPresence([...state.threads.values()].map((t) => partner(t).id));
+}
+
+export function reset() {
+  state.me = null;
+  state.threads.clear();
+  state.presence.clear();
+  state.typing.clear();
+  state.blocks.clear();
+  state.deleted.clear();
+  state.seq = null;
+  state.nextThreads = null;
+  history.close();
+}

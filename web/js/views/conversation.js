@@ -1,0 +1,503 @@
+// Conversation screen: the header (who, presence, block), the message feed and everything that
+// happens in it — day separators, the "New messages" divider, "Seen", the typing line, loading
+// older/newer pages while keeping the view still (scroll anchor), read marks for what is seen,
+// jumping to a message, keyboard moves between messages, and the message actions.
+
+import { api } from '../api.js';
+import { h, avatar, confirmDialog } from '../dom.js';
+import { dayKey, dayLabel, lastSeen } from '../format.js';
+import { state, on, partner, apply, ensureThread } from '../store.js';
+import * as history from '../history.js';
+import * as outbox from '../outbox.js';
+import * as composer from './composer.js';
+import { messageNode } from './message.js';
+import { openPicker } from './picker.js';
+
+const { conv } = history;
+const $ = (id) => document.getElementById(id);
+const feed = $('feed');
+const toLatestBtn = $('to-latest');
+const typingLine = $('typing');
+const notice = $('notice');
+const blockBtn = $('block');
+
+const cache = new Map(); // key → {node, sig}
+let stuck = true; // keep the newest message in view
+let other = null; // the other participant {id, username}
+
+/* ---------- opening ---------- */
+
+export async function showConversation(id, around = null) {
+  $('conv-none').hidden = true;
+  $('conv').hidden = false;
+  let t = state.threads.get(id);
+  if (!t) {
+    try {
+      t = await ensureThread(id);
+    } catch {
+      location.hash = '#/';
+      return;
+    }
+  }
+  if (conv.id === id && around == null) return;
+  other = partner(t);
+  cache.clear();
+  feed.replaceChildren();
+  stuck = true;
+  hideNotice();
+  header();
+  composer.setThread(id, other);
+  const opening = history.open(id, around);
+  feed.setAttribute('aria-label', `Messages with ${other.username}`);
+  await opening;
+}
+
+export function hideConversation() {
+  if (conv.id != null) history.close();
+  $('conv').hidden = true;
+  $('conv-none').hidden = false;
+  composer.setThread(null);
+  other = null;
+}
+
+/* ---------- header, presence, typing, block ---------- */
+
+function header() {
+  if (!other) return;
+  $('conv-avatar').replaceChildren(avatar(other.username));
+  $('conv-name').textContent = other.username;
+  presence();
+  blockState();
+}
+
+function presence() {
+  if (!other) return;
+  const p = state.presence.get(other.id);
+  const el = $('conv-presence');
+  el.textContent = lastSeen(p);
+  el.classList.toggle('online', !!p?.online);
+  const face = $('conv-avatar').firstChild;
+  if (face && !!p?.online !== !!face.querySelector('.dot')) {
+    if (p?.online) face.append(h('span', { class: 'dot' }));
+    else face.querySelector('.dot').remove();
+  }
+}
+setInterval(presence, 30000);
+
+function typing() {
+  const on = conv.id != null && state.typing.has(conv.id);
+  typingLine.textContent = on ? `${other.username} is typing…` : '';
+  typingLine.hidden = !on;
+  if (on && stuck) toBottom();
+}
+
+function blockState() {
+  const blocked = other && state.blocks.has(other.id);
+  blockBtn.textContent = blocked ? 'Unblock' : 'Block';
+  blockBtn.title = `${blocked ? 'Unblock' : 'Block'} ${other?.username}`;
+  composer.setBlocked(blocked);
+  if (blocked) showNotice(`You blocked ${other.username}. Neither of you can send messages until you unblock.`, false);
+  else if (notice.dataset.kind === 'block') hideNotice();
+  if (blocked) notice.dataset.kind = 'block';
+}
+
+blockBtn.addEventListener('click', async () => {
+  if (!other) return;
+  const blocked = state.blocks.has(other.id);
+  const target = other;
+  try {
+    await api(`/api/me/blocks/${target.id}/`, { method: blocked ? 'DELETE' : 'PUT' });
+    if (blocked) state.blocks.delete(target.id);
+    else state.blocks.add(target.id);
+    if (target === other) blockState();
+  } catch (e) {
+    showNotice(e.status === 404 || e.status === 405 ? 'Blocking is not available on this server.' : `Could not ${blocked ? 'unblock' : 'block'}: ${e.message}`);
+  }
+});
+
+let noticeTimer = 0;
+export function showNotice(text, autoHide = true) {
+  clearTimeout(noticeTimer);
+  notice.textContent = text;
+  notice.hidden = false;
+  delete notice.dataset.kind;
+  if (autoHide) noticeTimer = setTimeout(hideNotice, 8000);
+}
+function hideNotice() {
+  notice.hidden = true;
+  delete notice.dataset.kind;
+}
+
+/* ---------- the feed ---------- */
+
+function isAtBottom() {
+  return feed.scrollHeight - feed.scrollTop - feed.clientHeight < 40;
+}
+
+function toBottom() {
+  feed.scrollTop = feed.scrollHeight;
+}
+
+function captureAnchor() {
+  const top = feed.getBoundingClientRect().top;
+  for (const el of feed.children) {
+    const r = el.getBoundingClientRect();
+    if (r.bottom > top + 1 && el.classList.contains('message')) return { el, offset: r.top - top };
+  }
+  return null;
+}
+
+function restoreAnchor(a) {
+  if (!a?.el.isConnected) return;
+  const delta = a.el.getBoundingClientRect().top - feed.getBoundingClientRect().top - a.offset;
+  if (delta) feed.scrollTop += delta;
+}
+
+/** A node by key, rebuilt only when what it shows changed (its signature or its object). */
+function cached(key, sig, make, obj = null) {
+  const hit = cache.get(key);
+  if (hit && hit.sig === sig && hit.obj === obj) {
+    hit.used = true;
+    return hit.node;
+  }
+  const node = make();
+  if (hit) unobserve(hit.node);
+  cache.set(key, { node, sig, obj, used: true });
+  return node;
+}
+
+/** The nodes the feed should hold, in order (reusing unchanged ones). */
+function build() {
+  const items = [];
+  const me = state.me?.id;
+  if (!conv.ready) {
+    items.push(cached('edge-top', 'loading', () => h('p', { class: 'feed-edge' }, conv.error ? 'Could not load messages.' : 'Loading…')));
+    return items;
+  }
+  items.push(cached('edge-top', `${conv.hasOlder}`, () => h('p', { class: 'feed-edge' },
+    conv.hasOlder ? 'Loading earlier messages…' : `This is the beginning of your conversation with ${other?.username}.`)));
+  let seenId = null;
+  if (!conv.hasNewer) {
+    for (let i = conv.messages.length - 1; i >= 0; i--) {
+      const m = conv.messages[i];
+      if (m.sender === me && m.is_read) {
+        seenId = m.id;
+        break;
+      }
+    }
+  }
+  let prev = null;
+  for (const m of conv.messages) {
+    const day = dayKey(m.created);
+    const newDay = !prev || dayKey(prev.created) !== day;
+    if (newDay) items.push(cached(`d${day}`, '', () => h('h3', { class: 'day' }, dayLabel(m.created))));
+    if (m.id === conv.firstUnread) items.push(cached('new', '', () => h('p', { class: 'divider', role: 'separator' }, 'New messages')));
+    const first = newDay || prev.sender !== m.sender || m.id === conv.firstUnread
+      || new Date(m.created) - new Date(prev.created) > 300000;
+    const reply = m.reply_to ? (history.byId(m.reply_to) ? `p${history.byId(m.reply_to).edited}` : history.spans(m.reply_to) || state.deleted.has(m.reply_to) ? 'g' : 'u') : '';
+    const key = m.client_id && m.sender === me ? `c${m.client_id}` : `m${m.id}`;
+    items.push(cached(key, `${first}${reply}`, () => messageNode(m, { first, act }), m));
+    if (m.id === seenId) items.push(cached('seen', '', () => h('p', { class: 'seen' }, 'Seen')));
+    prev = m;
+  }
+  if (!conv.hasNewer) {
+    for (const e of outbox.pending(conv.id)) {
+      if (conv.messages.some((m) => m.client_id === e.client_id)) continue;
+      items.push(cached(`c${e.client_id}`, `pending${e.error}`, () => messageNode(e, { first: true, pending: true, act }), e));
+    }
+  } else {
+    items.push(cached('edge-bottom', '', () => h('p', { class: 'feed-edge' }, 'Loading newer messages…')));
+  }
+  return items;
+}
+
+function render(reason) {
+  if (conv.id == null) return;
+  const wasBottom = stuck && isAtBottom();
+  const anchor = wasBottom ? null : captureAnchor();
+  const focused = feed.contains(document.activeElement) ? document.activeElement : null;
+  for (const c of cache.values()) c.used = false;
+  const items = build();
+  let cursor = feed.firstChild;
+  for (const node of items) {
+    if (node === cursor) cursor = cursor.nextSibling;
+    else feed.insertBefore(node, cursor);
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+  for (const [key, c] of cache) {
+    if (!c.used) {
+      unobserve(c.node);
+      cache.delete(key);
+    }
+  }
+  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
+
+  if (reason === 'ready' || reason === 'latest') position();
+  else if (wasBottom && !conv.hasNewer) toBottom();
+  else restoreAnchor(anchor);
+  observeUnread();
+  onScroll();
+}
+
+/** Where a freshly opened conversation starts: the asked-for message, the first unread, or the end. */
+function position() {
+  const focus = conv.focus != null && feed.querySelector(`[data-message-id="${conv.focus}"]`);
+  if (focus) {
+    focus.scrollIntoView({ block: 'center' });
+    flash(focus);
+    conv.focus = null;
+    stuck = false;
+    return;
+  }
+  if (conv.focus != null) {
+    showNotice('That message is no longer there.');
+    conv.focus = null;
+  }
+  const divider = cache.get('new')?.node;
+  if (divider?.isConnected && divider.offsetTop > feed.clientHeight / 2) {
+    feed.scrollTop = divider.offsetTop - 12;
+    stuck = isAtBottom();
+  } else {
+    toBottom();
+    stuck = true;
+  }
+}
+
+function flash(el) {
+  el.classList.remove('flash');
+  void el.offsetWidth;
+  el.classList.add('flash');
+  el.focus({ preventScroll: true });
+}
+
+let scrollQueued = false;
+function onScroll() {
+  if (scrollQueued) return;
+  scrollQueued = true;
+  requestAnimationFrame(() => {
+    scrollQueued = false;
+    if (conv.id == null || !conv.ready) return;
+    const bottom = isAtBottom() && !conv.hasNewer;
+    stuck = bottom;
+    conv.atBottom = bottom;
+    const unread = state.threads.get(conv.id)?.unread_count || 0;
+    const distance = feed.scrollHeight - feed.scrollTop - feed.clientHeight;
+    toLatestBtn.hidden = !conv.hasNewer && distance < 300;
+    $('to-latest-count').hidden = !unread;
+    $('to-latest-count').textContent = unread;
+    const margin = Math.max(800, feed.clientHeight * 1.5);
+    if (conv.hasOlder && feed.scrollTop < margin) history.loadOlder();
+    else if (conv.hasNewer && feed.scrollHeight - feed.scrollTop - feed.clientHeight < margin) history.loadNewer();
+  });
+}
+feed.addEventListener('scroll', onScroll, { passive: true });
+toLatestBtn.addEventListener('click', () => {
+  stuck = true;
+  if (conv.hasNewer) history.toLatest();
+  else toBottom();
+});
+// Images that load and a viewport that shrinks (a phone keyboard) must not push the end away.
+feed.addEventListener('load', () => stuck && toBottom(), true);
+new ResizeObserver(() => stuck && toBottom()).observe(feed);
+
+/* ---------- read marks ---------- */
+
+const visibleUnread = new Set();
+const io = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const id = Number(e.target.dataset.messageId);
+    if (e.isIntersecting) visibleUnread.add(id);
+    else visibleUnread.delete(id);
+  }
+  markVisible();
+}, { root: feed, rootMargin: '-12px 0px' });
+
+function observeUnread() {
+  const me = state.me?.id;
+  for (const m of conv.messages) {
+    if (m.sender !== me && !m.is_read) {
+      const node = cache.get(`m${m.id}`)?.node;
+      if (node && !node.observed) {
+        node.observed = true;
+        io.observe(node);
+      }
+    }
+  }
+}
+
+function unobserve(node) {
+  if (node.observed) {
+    io.unobserve(node);
+    node.observed = false;
+    visibleUnread.delete(Number(node.dataset.messageId));
+  }
+}
+
+function markVisible() {
+  if (document.visibilityState !== 'visible' || !visibleUnread.size || conv.id == null) return;
+  const ids = [...visibleUnread];
+  visibleUnread.clear();
+  for (const id of ids) {
+    const node = cache.get(`m${id}`)?.node;
+    if (node) unobserve(node);
+  }
+  history.markRead(ids);
+}
+document.addEventListener('visibilitychange', markVisible);
+
+/* ---------- actions ---------- */
+
+async function act(kind, m, arg) {
+  try {
+    switch (kind) {
+      case 'reply':
+        return composer.replyTo(m);
+      case 'edit':
+        return composer.edit(m);
+      case 'react':
+        return openPicker(arg, (emoji) => react(m, emoji, true));
+      case 'addreact':
+        return await react(m, arg, true);
+      case 'unreact':
+        return await react(m, arg, false);
+      case 'delete':
+        if (await confirmDialog('Delete this message?', 'It will be deleted for both of you.', 'Delete message')) {
+          await api(`/api/messages/${m.id}/`, { method: 'DELETE' });
+          apply({ type: 'message.deleted', thread: m.thread, message: m.id, unread_count: state.threads.get(m.thread)?.unread_count });
+        }
+        return;
+      case 'retry':
+        return outbox.retry(m.client_id);
+      case 'discard':
+        return outbox.discard(m.client_id);
+      case 'jump':
+        return jumpTo(arg);
+    }
+  } catch (e) {
+    const what = { delete: 'delete the message', addreact: 'react', unreact: 'remove the reaction', react: 'react' }[kind] || 'do that';
+    showNotice(e.status === 404 || e.status === 405 ? `This server cannot ${what} yet.` : `Could not ${what}: ${e.message}`);
+  }
+}
+
+async function react(m, emoji, add) {
+  const stored = await api(`/api/messages/${m.id}/reactions/${encodeURIComponent(emoji)}/`, { method: add ? 'PUT' : 'DELETE' });
+  if (stored?.id) apply({ type: 'message.updated', message: stored });
+}
+
+/** Show one message: scroll to it if it is in the window, else load the window around it. */
+export function jumpTo(id) {
+  const node = feed.querySelector(`[data-message-id="${id}"]`);
+  if (node) {
+    stuck = false;
+    node.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    flash(node);
+  } else {
+    cache.clear();
+    feed.replaceChildren();
+    history.open(conv.id, id);
+  }
+}
+
+/* ---------- keyboard and touch in the feed ---------- */
+
+function setActive(msg) {
+  for (const el of feed.querySelectorAll('.message.active')) {
+    if (el !== msg) {
+      el.classList.remove('active');
+      for (const b of el.querySelectorAll('.actions button')) b.tabIndex = -1;
+    }
+  }
+  if (msg) {
+    msg.classList.add('active');
+    for (const b of msg.querySelectorAll('.actions button')) b.tabIndex = 0;
+  }
+}
+
+feed.addEventListener('focusin', (e) => setActive(e.target.closest('.message')));
+feed.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') {
+    composer.focus();
+    return;
+  }
+  if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;
+  const all = [...feed.querySelectorAll('.message')];
+  if (!all.length) return;
+  const current = e.target.closest?.('.message');
+  let i = current ? all.indexOf(current) + (e.key === 'ArrowUp' ? -1 : 1) : all.length - 1;
+  if (!current && e.target !== feed) return;
+  i = Math.max(0, Math.min(all.length - 1, i));
+  e.preventDefault();
+  all[i].focus();
+  all[i].scrollIntoView({ block: 'nearest' });
+});
+feed.addEventListener('click', (e) => {
+  if (e.target.closest('button, a')) return;
+  const msg = e.target.closest('.message');
+  setActive(msg && !msg.classList.contains('active') ? msg : null);
+});
+
+/* ---------- drag and drop ---------- */
+
+const convEl = $('conv');
+const drop = $('drop');
+let dragDepth = 0;
+const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
+convEl.addEventListener('dragenter', (e) => {
+  if (!hasFiles(e)) return;
+  dragDepth++;
+  drop.hidden = false;
+});
+convEl.addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    drop.hidden = true;
+  }
+});
+convEl.addEventListener('dragover', (e) => hasFiles(e) && e.preventDefault());
+convEl.addEventListener('drop', (e) => {
+  dragDepth = 0;
+  drop.hidden = true;
+  if (!e.dataTransfer?.files.length) return;
+  e.preventDefault();
+  composer.addFiles(e.dataTransfer.files);
+});
+
+/* ---------- live updates ---------- */
+
+on('conv', (reason) => {
+  if (reason === 'close') return;
+  if (reason === 'created' && document.visibilityState === 'hidden' && conv.firstUnread == null) {
+    const last = conv.messages.at(-1);
+    if (last && last.sender !== state.me?.id) conv.firstUnread = last.id;
+  }
+  if (reason === 'error' && conv.error && conv.error.status === 404) {
+    location.hash = '#/';
+    return;
+  }
+  render(reason);
+});
+on('outbox', () => {
+  if (conv.id == null) return;
+  render('outbox');
+  const failed = outbox.pending(conv.id).find((e) => e.status === 403);
+  if (failed) showNotice(failed.error, false);
+});
+on('typing', (id) => id === conv.id && typing());
+on('presence', presence);
+on('blocks', blockState);
+on('threads', onScroll);
+
+/** After sending: show the end of the conversation, where the new message is. */
+export function stickToBottom() {
+  stuck = true;
+  if (conv.hasNewer) history.toLatest();
+  else toBottom();
+}
+
+on('thread-deleted', (id) => {
+  if (id === conv.id || (other && !state.threads.has(id) && location.hash.startsWith(`#/t/${id}`))) location.hash = '#/';
+});
