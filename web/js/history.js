@@ -156,7 +156,7 @@ export function toLatest() {
 export function reload() {
   if (conv.id == null) return;
   conv.gen++;
-  return loadLatest('reload');
+  return loadLatest(conv.ready ? 'reload' : 'ready');
 }
 
 function applyOp(op) {

@@ -5,7 +5,7 @@
 import { api, scheduleRenewal, stopRenewal, renewed } from './api.js';
 import { current, userId, end, sessionEvents } from './session.js';
 import * as socket from './socket.js';
-import { state, on, apply, loadThreads, loadBlocks, totalUnread, userName, reset } from './store.js';
+import { state, on, apply, loadThreads, loadBlocks, totalUnread, userName, reset, restoreCache, dropCache } from './store.js';
 import * as hist from './history.js';
 import * as outbox from './outbox.js';
 import { fillIcons, avatar } from './dom.js';
@@ -36,18 +36,29 @@ async function loadList(attempt = 0) {
   }
 }
 
+function showMe() {
+  if (!state.me?.username) return;
+  $('me-name').textContent = state.me.username;
+  $('me-avatar').replaceChildren(avatar(state.me.username, 'sm'));
+}
+
+function loadMe() {
+  api('/api/me/').then((me) => {
+    state.me = { id: me.id, username: me.username };
+    showMe();
+    renderList();
+  }, () => {});
+}
+
 function start() {
   started = true;
   state.me = { id: userId(), username: '' };
+  restoreCache(state.me.id);
+  showMe();
   $('login').hidden = true;
   $('app').hidden = false;
   loadList(); // the first paint needs only this request: the user id is in the token
-  api('/api/me/').then((me) => {
-    state.me = { id: me.id, username: me.username };
-    $('me-name').textContent = me.username;
-    $('me-avatar').replaceChildren(avatar(me.username, 'sm'));
-    renderList();
-  }, () => {});
+  loadMe();
   outbox.init(state.me.id);
   loadBlocks();
   scheduleRenewal();
@@ -57,6 +68,8 @@ function start() {
       helloAt = Date.now();
       // Data loaded before the stream's first hello may predate it: read it again once.
       if (fresh) resync();
+      else if (hist.conv.id != null && !hist.conv.ready && !hist.conv.loading) hist.reload();
+      if (!state.me.username) loadMe();
       outbox.flush();
     },
     resync,
@@ -76,7 +89,10 @@ function stop(reason) {
   started = false;
   socket.stop();
   stopRenewal();
-  if (reason === 'signout') outbox.clear();
+  if (reason === 'signout') {
+    outbox.clear();
+    dropCache();
+  }
   hideConversation();
   reset();
   renderList();

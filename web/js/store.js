@@ -19,6 +19,7 @@ export const state = {
   blocks: new Set(), // user ids I block
   deleted: new Set(), // message ids deleted while we watched (for "message deleted" replies)
   seq: null, // last event seq processed
+  loaded: false, // the list came from the server (or from the copy kept for offline starts)
 };
 
 export function partner(t) {
@@ -183,9 +184,40 @@ export function apply(f) {
 /** Reload what HTTP knows (after a gap the log cannot fill, or a first connection). */
 export async function loadThreads() {
   const page = await api(`/chat/user/${state.me.id}/thread/?limit=100`);
+  state.loaded = true;
   setThreads(page, true);
   loadPresence([...state.threads.values()].map((t) => partner(t).id));
 }
+
+// A copy of me and the first page of the list, so a reload without a connection still shows
+// them (the outbox keeps unsent messages the same way). Removed when signing out.
+const cacheKey = () => `sc.cache.${state.me?.id}`;
+let cacheTimer = 0;
+
+export function restoreCache(userId) {
+  try {
+    const c = JSON.parse(localStorage.getItem(`sc.cache.${userId}`));
+    if (!c) return;
+    state.me = c.me;
+    state.loaded = true;
+    setThreads({ results: c.threads, next: null }, true);
+  } catch { /* no copy */ }
+}
+
+function saveCache() {
+  clearTimeout(cacheTimer);
+  cacheTimer = setTimeout(() => {
+    if (!state.me?.username) return;
+    const threads = sortedThreads().slice(0, 100);
+    localStorage.setItem(cacheKey(), JSON.stringify({ me: state.me, threads }));
+  }, 1000);
+}
+
+export function dropCache() {
+  clearTimeout(cacheTimer);
+  localStorage.removeItem(cacheKey());
+}
+on('threads', () => state.loaded && saveCache());
 
 export function reset() {
   state.me = null;
@@ -196,5 +228,6 @@ export function reset() {
   state.deleted.clear();
   state.seq = null;
   state.nextThreads = null;
+  state.loaded = false;
   history.close();
 }

@@ -34,8 +34,9 @@ export async function showConversation(id, around = null) {
   if (!t) {
     try {
       t = await ensureThread(id);
-    } catch {
-      location.hash = '#/';
+    } catch (e) {
+      if (e.status === 0) setTimeout(() => location.hash === `#/t/${id}` && showConversation(id), 3000);
+      else location.hash = '#/';
       return;
     }
   }
@@ -171,7 +172,11 @@ function build() {
   const items = [];
   const me = state.me?.id;
   if (!conv.ready) {
-    items.push(cached('edge-top', 'loading', () => h('p', { class: 'feed-edge' }, conv.error ? 'Could not load messages.' : 'Loading…')));
+    const text = conv.error ? (conv.error.status === 0 ? 'Waiting for the connection…' : 'Could not load messages.') : 'Loading…';
+    items.push(cached('edge-top', text, () => h('p', { class: 'feed-edge' }, text)));
+    for (const e of outbox.pending(conv.id)) {
+      items.push(cached(`c${e.client_id}`, `pending${e.error}`, () => messageNode(e, { first: true, pending: true, act }), e));
+    }
     return items;
   }
   items.push(cached('edge-top', `${conv.hasOlder}`, () => h('p', { class: 'feed-edge' },

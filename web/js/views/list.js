@@ -66,8 +66,8 @@ export function renderList() {
       nodes.delete(id);
     }
   }
-  list.setAttribute('aria-busy', 'false');
-  empty.hidden = threads.length > 0;
+  list.setAttribute('aria-busy', String(!state.loaded));
+  empty.hidden = threads.length > 0 || !state.loaded;
 }
 
 export function select(id) {

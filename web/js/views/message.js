@@ -22,13 +22,15 @@ export function messageNode(m, ctx) {
     'data-client-id': m.client_id || null,
     tabindex: '-1',
   });
-  const bubble = h('div', { class: 'bubble' }, srOnly(mine ? 'You: ' : `${userName(m.sender)}: `));
+  const sending = ctx.pending && !m.error;
+  const bubble = h('div', { class: `bubble${m.edited ? ' edited' : ''}${sending ? ' sending' : ''}${m.text ? '' : ' no-text'}` },
+    srOnly(mine ? 'You: ' : `${userName(m.sender)}: `));
   if (m.reply_to) bubble.append(quote(m.reply_to, ctx));
   if (m.files?.length) bubble.append(files(m.files));
   if (m.text) bubble.append(h('div', { class: `text${isJumbo(m.text) ? ' jumbo' : ''}` }, linkify(m.text)));
   const meta = h('span', { class: 'meta' }, h('time', { datetime: m.created, title: fullDate(m.created) }, time(m.created)));
   if (m.edited) meta.append(' · ', h('span', { title: `Edited ${fullDate(m.edited)}` }, 'edited'));
-  if (ctx.pending && !m.error) meta.append(' · Sending…');
+  if (sending) meta.append(' · Sending…');
   bubble.append(meta);
 
   const row = h('div', { class: 'row' }, bubble);
