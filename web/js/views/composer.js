@@ -55,8 +55,8 @@ function setMode(next) {
   mode = next;
   $('composer-context').hidden = !mode;
   if (mode) {
-    const who = mode.m.sender === state.me?.id ? 'yourself' : other?.username;
-    $('context-title').textContent = mode.kind === 'edit' ? 'Edit message' : `Reply to ${who}`;
+    const who = mode.m.sender === state.me?.id ? 'your message' : other?.username;
+    $('context-title').textContent = mode.kind === 'edit' ? 'Edit message' : `Replying to ${who}`;
     $('context-body').textContent = preview(mode.m);
   }
   autosize();

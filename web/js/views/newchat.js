@@ -60,7 +60,10 @@ input.addEventListener('input', () => {
   timer = setTimeout(search, 200);
 });
 input.addEventListener('keydown', (e) => {
-  if (e.key === 'Enter') {
+  if (e.key === 'Escape') {
+    e.preventDefault();
+    dialog.close(); // not just clearing the field
+  } else if (e.key === 'Enter') {
     e.preventDefault();
     clearTimeout(timer);
     search().then(() => results.querySelector('button')?.focus());

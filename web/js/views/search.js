@@ -85,7 +85,10 @@ input.addEventListener('input', () => {
   timer = setTimeout(search, 250);
 });
 input.addEventListener('keydown', (e) => {
-  if (e.key === 'Enter') {
+  if (e.key === 'Escape') {
+    e.preventDefault();
+    dialog.close(); // not just clearing the field
+  } else if (e.key === 'Enter') {
     e.preventDefault();
     clearTimeout(timer);
     search();
