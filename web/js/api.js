@@ -2,7 +2,7 @@
 // (one refresh at a time, shared between tabs), the server's error shapes turned into ApiError,
 // uploads with progress, and files fetched with the token as blob: URLs.
 
-import { current, setTokens, reread, end, accessLeft, refreshLeft } from './session.js';
+import { current, setTokens, reread, end, accessLeft, refreshLeft, renewMargin } from './session.js';
 
 export class ApiError extends Error {
   constructor(status, body, retryAfter) {
@@ -72,7 +72,7 @@ export function refresh() {
 
 async function doRefresh() {
   // Another tab may have renewed while we waited for the lock.
-  if (reread() && accessLeft() > 60000) return current().access;
+  if (reread() && accessLeft() > renewMargin()) return current().access;
   const s = current();
   if (!s || refreshLeft() <= 0) {
     end('expired');
@@ -96,10 +96,10 @@ async function doRefresh() {
   return data.access;
 }
 
-/** The current access token, renewed first when it has less than 30 s left. */
+/** The current access token, renewed first when it is about to expire. */
 export async function token() {
   if (!current()) throw new ApiError(401, { detail: 'Not signed in.' });
-  if (accessLeft() < 30000) return refresh();
+  if (accessLeft() < renewMargin() / 2) return refresh();
   return current().access;
 }
 
@@ -178,8 +178,7 @@ let renewTimer = 0;
 export function scheduleRenewal() {
   clearTimeout(renewTimer);
   if (!current()) return;
-  const left = accessLeft();
-  const wait = Math.max(1000, Math.min(left - 60000, left * 0.75));
+  const wait = Math.max(1000, accessLeft() - renewMargin());
   renewTimer = setTimeout(() => {
     refresh().catch((e) => {
       if (e.status !== 401) renewTimer = setTimeout(scheduleRenewal, 10000);

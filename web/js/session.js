@@ -42,6 +42,13 @@ export function accessLeft() {
   return claims(state.access).exp * 1000 - Date.now();
 }
 
+/** How early to renew the access token: a minute, or a quarter of a short lifetime. */
+export function renewMargin() {
+  const c = state?.access ? claims(state.access) : {};
+  const lifetime = c.exp && c.iat ? (c.exp - c.iat) * 1000 : 300000;
+  return Math.min(60000, lifetime / 4);
+}
+
 export function refreshLeft() {
   if (!state?.refresh) return -1;
   return claims(state.refresh).exp * 1000 - Date.now();
