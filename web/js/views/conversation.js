@@ -439,10 +439,15 @@ feed.addEventListener('keydown', (e) => {
   all[i].focus();
   all[i].scrollIntoView({ block: 'nearest' });
 });
+// A tap on a message shows its actions (phones have no hover); another tap hides them.
+let wasActive = false;
+feed.addEventListener('pointerdown', (e) => {
+  wasActive = !!e.target.closest('.message.active');
+});
 feed.addEventListener('click', (e) => {
   if (e.target.closest('button, a')) return;
   const msg = e.target.closest('.message');
-  setActive(msg && !msg.classList.contains('active') ? msg : null);
+  setActive(msg && !wasActive ? msg : null);
 });
 
 /* ---------- drag and drop ---------- */
