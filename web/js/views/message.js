@@ -75,15 +75,15 @@ function button(name, label, onclick) {
 function quote(id, ctx) {
   const original = history.byId(id);
   const gone = !original && (state.deleted.has(id) || history.spans(id));
-  const who = original ? (original.sender === state.me?.id ? 'You' : userName(original.sender)) : 'Reply to';
+  const who = original && (original.sender === state.me?.id ? 'You' : userName(original.sender));
   const text = original ? preview(original) : gone ? 'message deleted' : 'an earlier message';
   return h('button', {
     type: 'button',
-    class: `quote${gone ? ' gone' : ''}`,
+    class: `quote${original ? '' : ' gone'}`,
     disabled: gone,
     'aria-label': `Replying to ${original ? `${who}: ${text}` : text}${gone ? '' : '. Show it'}`,
     onclick: () => ctx.act('jump', null, id),
-  }, h('strong', null, who), h('span', null, text));
+  }, who ? h('strong', null, who) : null, h('span', null, text));
 }
 
 // Thumbnails as blob: URLs, the most recent 100 kept (and the rest revoked).
