@@ -117,3 +117,15 @@ addEventListener('online', () => {
   backoff = 1000;
   flush();
 });
+// Another tab of the same user queued or sent something: the stored queue is the truth (both
+// tabs may then send an entry; its client_id makes the server store it once).
+addEventListener('storage', (e) => {
+  if (!key || e.key !== key) return;
+  try {
+    queue = JSON.parse(e.newValue) || [];
+  } catch {
+    queue = [];
+  }
+  emit('outbox');
+  flush();
+});

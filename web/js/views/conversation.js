@@ -47,6 +47,7 @@ export async function showConversation(id, around = null) {
   stuck = true;
   hideNotice();
   header();
+  typing();
   composer.setThread(id, other);
   const opening = history.open(id, around);
   feed.setAttribute('aria-label', `Messages with ${other.username}`);
@@ -93,9 +94,10 @@ function typing() {
 }
 
 function blockState() {
-  const blocked = other && state.blocks.has(other.id);
+  if (!other) return;
+  const blocked = state.blocks.has(other.id);
   blockBtn.textContent = blocked ? 'Unblock' : 'Block';
-  blockBtn.title = `${blocked ? 'Unblock' : 'Block'} ${other?.username}`;
+  blockBtn.title = `${blocked ? 'Unblock' : 'Block'} ${other.username}`;
   composer.setBlocked(blocked);
   if (blocked) showNotice(`You blocked ${other.username}. Neither of you can send messages until you unblock.`, false);
   else if (notice.dataset.kind === 'block') hideNotice();
