@@ -15,7 +15,7 @@ use crate::{
     clock::Timestamp,
     store::{
         Message, Store, User,
-        transfer::{MemberRow, Rows, Table, ThreadRow, UserRow},
+        transfer::{Record, Rows, Table, Value},
     },
 };
 
@@ -36,12 +36,12 @@ pub async fn migrate_data(from: &Store, to: &Store) -> anyhow::Result<Vec<(Table
     }
     let mut copied = Vec::new();
     for table in Table::ALL {
-        let mut after = (0, 0);
+        let mut after = None;
         let mut count = 0;
         loop {
             let rows = from.dump(table, after, PAGE).await?;
             let Some(last) = rows.last_key() else { break };
-            after = last;
+            after = Some(last);
             count += rows.len();
             to.load(rows).await?;
         }
@@ -49,10 +49,10 @@ pub async fn migrate_data(from: &Store, to: &Store) -> anyhow::Result<Vec<(Table
     }
     to.finish_load().await?;
     for table in Table::ALL {
-        let mut after = (0, 0);
+        let mut after: Option<Vec<Value>> = None;
         loop {
-            let source = from.dump(table, after, PAGE).await?;
-            let target = to.dump(table, after, PAGE).await?;
+            let source = from.dump(table, after.clone(), PAGE).await?;
+            let target = to.dump(table, after.clone(), PAGE).await?;
             if source != target {
                 bail!(
                     "verification failed: the {} rows after {after:?} differ",
@@ -60,7 +60,7 @@ pub async fn migrate_data(from: &Store, to: &Store) -> anyhow::Result<Vec<(Table
                 );
             }
             let Some(last) = source.last_key() else { break };
-            after = last;
+            after = Some(last);
         }
     }
     Ok(copied)
@@ -80,16 +80,16 @@ pub struct ImportReport {
 }
 
 /// Every row of a table of `store`.
-async fn dump_all(store: &Store, table: Table) -> anyhow::Result<Vec<Rows>> {
-    let mut pages = Vec::new();
-    let mut after = (0, 0);
+async fn dump_all(store: &Store, table: Table) -> anyhow::Result<Vec<Record>> {
+    let mut records = Vec::new();
+    let mut after = None;
     loop {
         let rows = store.dump(table, after, PAGE).await?;
         let Some(last) = rows.last_key() else { break };
-        after = last;
-        pages.push(rows);
+        after = Some(last);
+        records.extend(rows.records);
     }
-    Ok(pages)
+    Ok(records)
 }
 
 /// The wanted id when it is free, else the next id after every id taken.
@@ -246,34 +246,35 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
     let mut user_ids = BTreeSet::new();
     let mut by_username = HashMap::new();
     let mut usernames = HashMap::new();
-    for page in dump_all(store, Table::Users).await? {
-        if let Rows::Users(rows) = page {
-            for row in rows {
-                user_ids.insert(row.user.id);
-                usernames.insert(row.user.id, row.user.username.clone());
-                by_username.insert(row.user.username, row.user.id);
-            }
-        }
+    for row in dump_all(store, Table::Users).await? {
+        let id = row.int(Table::Users, "id");
+        let username = row.text(Table::Users, "username").to_owned();
+        user_ids.insert(id);
+        usernames.insert(id, username.clone());
+        by_username.insert(username, id);
     }
     let mut thread_ids = BTreeSet::new();
     let mut by_pair = HashMap::new();
-    for page in dump_all(store, Table::Threads).await? {
-        if let Rows::Threads(rows) = page {
-            for row in rows {
-                thread_ids.insert(row.id);
-                by_pair.insert((row.user_low, row.user_high), row.id);
-            }
-        }
+    for row in dump_all(store, Table::Threads).await? {
+        let id = row.int(Table::Threads, "id");
+        let pair = (
+            row.int(Table::Threads, "user_low"),
+            row.int(Table::Threads, "user_high"),
+        );
+        thread_ids.insert(id);
+        by_pair.insert(pair, id);
     }
     let mut message_ids = BTreeSet::new();
     let mut known_messages = HashSet::new();
-    for page in dump_all(store, Table::Messages).await? {
-        if let Rows::Messages(rows) = page {
-            for m in rows {
-                message_ids.insert(m.id);
-                known_messages.insert((m.thread, m.sender, m.created, m.text));
-            }
-        }
+    for row in dump_all(store, Table::Messages).await? {
+        let t = Table::Messages;
+        message_ids.insert(row.int(t, "id"));
+        known_messages.insert((
+            row.int(t, "thread_id"),
+            row.int(t, "sender_id"),
+            Timestamp(row.int(t, "created")),
+            row.text(t, "text").to_owned(),
+        ));
     }
 
     // Users.
@@ -289,7 +290,7 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
         user_map.insert(id, user.id);
         usernames.insert(user.id, user.username.clone());
         by_username.insert(user.username.clone(), user.id);
-        new_users.push(UserRow { user, event_seq: 0 });
+        new_users.push(Record::user(&user, 0));
     }
     report.users = new_users.len();
 
@@ -338,22 +339,9 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
         let thread_id = claim_id(&mut thread_ids, id);
         by_pair.insert((low, high), thread_id);
         thread_map.insert(id, (thread_id, low, high));
-        new_threads.push(ThreadRow {
-            id: thread_id,
-            user_low: low,
-            user_high: high,
-            created,
-            updated,
-            last_message_id: None,
-            message_count: 0,
-        });
+        new_threads.push(Record::thread(thread_id, (low, high), created, updated));
         for user_id in [low, high] {
-            new_members.push(MemberRow {
-                user_id,
-                thread_id,
-                updated,
-                unread: 0,
-            });
+            new_members.push(Record::member(user_id, thread_id, updated));
         }
     }
     report.threads = new_threads.len();
@@ -385,7 +373,7 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
         }
         let (thread, sender, created, text) = key.clone();
         known_messages.insert(key);
-        new_messages.push(Message {
+        new_messages.push(Record::message(&Message {
             id: claim_id(&mut message_ids, m.id),
             thread,
             sender,
@@ -393,7 +381,7 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
             created,
             is_read: m.is_read,
             client_id: None,
-        });
+        }));
     }
     report.messages = new_messages.len();
     for (thread, count) in skipped_by_thread {
@@ -402,17 +390,19 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
             .push(format!("{count} message(s) of thread {thread}"));
     }
 
-    for chunk in new_users.chunks(PAGE as usize) {
-        store.load(Rows::Users(chunk.to_vec())).await?;
-    }
-    for chunk in new_threads.chunks(PAGE as usize) {
-        store.load(Rows::Threads(chunk.to_vec())).await?;
-    }
-    for chunk in new_members.chunks(PAGE as usize) {
-        store.load(Rows::Members(chunk.to_vec())).await?;
-    }
-    for chunk in new_messages.chunks(PAGE as usize) {
-        store.load(Rows::Messages(chunk.to_vec())).await?;
+    for (table, records) in [
+        (Table::Users, new_users),
+        (Table::Threads, new_threads),
+        (Table::Members, new_members),
+        (Table::Messages, new_messages),
+    ] {
+        for chunk in records.chunks(PAGE as usize) {
+            let rows = Rows {
+                table,
+                records: chunk.to_vec(),
+            };
+            store.load(rows).await?;
+        }
     }
     store.recount().await?;
     store.finish_load().await?;

@@ -26,7 +26,7 @@ use crate::{
     http::AppState,
     store::{
         User,
-        admin::{AdminSession, NewAdminSession},
+        sessions::{AdminSession, NewAdminSession},
     },
 };
 

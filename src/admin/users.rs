@@ -54,7 +54,7 @@ pub async fn list(
         ("staff", params.get("staff")),
         ("superuser", params.get("superuser")),
     ];
-    let users: Vec<_> = page.items.iter().map(User::to_json).collect();
+    let users: Vec<_> = page.items.iter().map(|u| json!(u)).collect();
     Ok(render(
         StatusCode::OK,
         "users/list.html",
@@ -185,7 +185,7 @@ fn detail_page(
         status,
         "users/detail.html",
         context! {
-            target => target.to_json(),
+            target => json!(target),
             values,
             errors,
             can_edit => allowed.edit,
@@ -208,7 +208,7 @@ pub async fn detail(
         &staff,
         StatusCode::OK,
         &target,
-        target.to_json(),
+        json!(target),
         &Errors::new(),
     ))
 }
@@ -275,7 +275,7 @@ fn password_page(staff: &Staff, status: StatusCode, target: &User, errors: &Erro
         status,
         "users/password.html",
         context! {
-            target => target.to_json(),
+            target => json!(target),
             errors,
             is_self => staff.user.id == target.id,
             ..staff.layout("users")

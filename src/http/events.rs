@@ -12,7 +12,8 @@ use axum::{
     http::{header, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Value, json, value::RawValue};
 use tokio::time::{Instant, timeout};
 
 use super::{
@@ -138,8 +139,8 @@ async fn run_socket(state: AppState, user: User, since: Option<i64>, mut socket:
 }
 
 /// Sends one frame; a client that does not take it within `limit` is too slow.
-async fn send(socket: &mut WebSocket, frame: &Value, limit: Duration) -> Result<(), End> {
-    match timeout(limit, socket.send(Message::Text(frame.to_string().into()))).await {
+async fn send(socket: &mut WebSocket, frame: &str, limit: Duration) -> Result<(), End> {
+    match timeout(limit, socket.send(Message::Text(frame.into()))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::ClientLeft),
         Err(_) => Err(End::TooSlow),
@@ -181,12 +182,17 @@ async fn stream(
         .event_bounds(user.id)
         .await
         .map_err(|_| End::Failed)?;
-    send(socket, &json!({"type": "hello", "seq": head}), limit).await?;
+    send(
+        socket,
+        &json!({"type": "hello", "seq": head}).to_string(),
+        limit,
+    )
+    .await?;
     let mut cursor = match since {
         Some(since) if needs_resync(since, head, oldest) => {
             send(
                 socket,
-                &json!({"type": "resync_required", "seq": head}),
+                &json!({"type": "resync_required", "seq": head}).to_string(),
                 limit,
             )
             .await?;
@@ -209,7 +215,7 @@ async fn stream(
             }
             for event in events {
                 cursor = event.seq;
-                send(socket, &frame(event), limit).await?;
+                send(socket, frame(event).get(), limit).await?;
             }
         }
         tokio::select! {
@@ -244,6 +250,30 @@ async fn stream(
     }
 }
 
+/// The long poll's answer: frames after `since`, and where to resume.
+#[derive(Debug, Serialize)]
+pub struct EventsPage {
+    pub events: Vec<Box<RawValue>>,
+    pub seq: i64,
+}
+
+impl EventsPage {
+    fn only(frame: Value, seq: i64) -> EventsPage {
+        let frame = RawValue::from_string(frame.to_string()).expect("a JSON value is JSON");
+        EventsPage {
+            events: vec![frame],
+            seq,
+        }
+    }
+
+    fn empty(seq: i64) -> EventsPage {
+        EventsPage {
+            events: Vec::new(),
+            seq,
+        }
+    }
+}
+
 /// `GET /api/events/?since=<seq>&timeout=<seconds>`: the log over plain HTTP.
 pub async fn poll(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
@@ -253,7 +283,7 @@ pub async fn poll(State(state): State<AppState>, request: axum::extract::Request
     }
 }
 
-async fn long_poll(state: AppState, parts: &mut Parts) -> ApiResult<Value> {
+async fn long_poll(state: AppState, parts: &mut Parts) -> ApiResult<EventsPage> {
     let query = ListQuery::from_request_parts(parts, &()).await?;
     let header = parts
         .headers
@@ -273,10 +303,10 @@ async fn long_poll(state: AppState, parts: &mut Parts) -> ApiResult<Value> {
     let since = parse_since(&query, head)?;
     let cursor = match since {
         Some(since) if needs_resync(since, head, oldest) => {
-            return Ok(json!({
-                "events": [{"type": "resync_required", "seq": head}],
-                "seq": head,
-            }));
+            return Ok(EventsPage::only(
+                json!({"type": "resync_required", "seq": head}),
+                head,
+            ));
         }
         Some(since) => since,
         None => head,
@@ -290,8 +320,11 @@ async fn long_poll(state: AppState, parts: &mut Parts) -> ApiResult<Value> {
         if !events.is_empty() {
             // `seq` is where to resume: the last event here (the head unless the batch was cut).
             let resume = events.last().map_or(head, |e| e.seq);
-            let frames: Vec<Value> = events.into_iter().map(frame).collect();
-            return Ok(json!({ "events": frames, "seq": resume }));
+            let events = events.into_iter().map(frame).collect();
+            return Ok(EventsPage {
+                events,
+                seq: resume,
+            });
         }
         tokio::select! {
             wake = subscription.wake() => match wake {
@@ -299,10 +332,10 @@ async fn long_poll(state: AppState, parts: &mut Parts) -> ApiResult<Value> {
                 Wake::SignedOut => {
                     authenticate(&state, token, TokenType::Access).await?;
                 }
-                Wake::Shutdown => return Ok(json!({ "events": [], "seq": head })),
+                Wake::Shutdown => return Ok(EventsPage::empty(head)),
             },
             _ = tokio::time::sleep_until(deadline) => {
-                return Ok(json!({ "events": [], "seq": head }));
+                return Ok(EventsPage::empty(head));
             }
         }
     }

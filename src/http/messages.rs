@@ -40,17 +40,19 @@ pub async fn list(
         id
     };
     let (after, before) = (cursor("after"), cursor("before"));
-    if after.is_some() && before.is_some() {
-        errors.add("non_field_errors", "Use either after or before, not both.");
-    }
     errors.into_result()?;
     policy::visible_thread(&state.store, &user, thread).await?;
 
     let limit = query.limit;
     let window = match (after, before) {
-        (Some(id), _) => MessageWindow::After { id, limit },
-        (_, Some(id)) => MessageWindow::Before { id, limit },
-        _ => MessageWindow::Offset {
+        (Some(after), Some(before)) => MessageWindow::Between {
+            after,
+            before,
+            limit,
+        },
+        (Some(id), None) => MessageWindow::After { id, limit },
+        (None, Some(id)) => MessageWindow::Before { id, limit },
+        (None, None) => MessageWindow::Offset {
             limit,
             offset: query.offset,
         },
@@ -58,26 +60,36 @@ pub async fn list(
     let (page, total) = state.store.messages(thread, window).await?;
     let first = page.items.first().map(|m| m.id);
     let last = page.items.last().map(|m| m.id);
-    let keyset = |side: &str, id: Option<i64>| {
-        id.map(|id| {
-            query.link(&[
-                ("limit", Some(limit.to_string())),
-                ("offset", None),
-                ("after", (side == "after").then(|| id.to_string())),
-                ("before", (side == "before").then(|| id.to_string())),
-            ])
-        })
+    let keyset = |after: Option<i64>, before: Option<i64>| {
+        query.link(&[
+            ("limit", Some(limit.to_string())),
+            ("offset", None),
+            ("after", after.map(|id| id.to_string())),
+            ("before", before.map(|id| id.to_string())),
+        ])
     };
     let shown = page.items.len() as i64;
     let (next, previous) = match window {
         MessageWindow::Offset { .. } => query.offset_links(page.count),
         MessageWindow::After { .. } => (
-            keyset("after", last.filter(|_| page.count > shown)),
-            keyset("before", first.filter(|_| total > page.count)),
+            last.filter(|_| page.count > shown)
+                .map(|id| keyset(Some(id), None)),
+            first
+                .filter(|_| total > page.count)
+                .map(|id| keyset(None, Some(id))),
         ),
         MessageWindow::Before { .. } => (
-            keyset("after", last.filter(|_| total > page.count)),
-            keyset("before", first.filter(|_| page.count > shown)),
+            last.filter(|_| total > page.count)
+                .map(|id| keyset(Some(id), None)),
+            first
+                .filter(|_| page.count > shown)
+                .map(|id| keyset(None, Some(id))),
+        ),
+        // The rest of the gap, if this page did not fill it.
+        MessageWindow::Between { before, .. } => (
+            last.filter(|_| page.count > shown)
+                .map(|id| keyset(Some(id), Some(before))),
+            None,
         ),
     };
     Ok(Json(json!({

@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use crate::store::{Commit, Event};
@@ -193,13 +193,18 @@ impl ShutdownFlag {
     }
 }
 
-/// An event as the client receives it: its payload with its `seq`.
-pub fn frame(event: Event) -> Value {
-    let mut frame = event.payload;
-    if let Value::Object(fields) = &mut frame {
-        fields.insert("seq".into(), Value::from(event.seq));
-    }
-    frame
+/// An event as the client receives it: its stored payload with `"seq"` first, spliced into the
+/// JSON text (no parsing on the hot path).
+pub fn frame(event: Event) -> Box<RawValue> {
+    let text = match event.payload.strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"seq\":{}}}", event.seq),
+        Some(rest) => format!("{{\"seq\":{},{rest}", event.seq),
+        None => format!("{{\"seq\":{}}}", event.seq),
+    };
+    RawValue::from_string(text).unwrap_or_else(|_| {
+        RawValue::from_string(format!("{{\"seq\":{},\"type\":\"redacted\"}}", event.seq))
+            .expect("a fixed frame is valid JSON")
+    })
 }
 
 /// Whether a client at `since` missed events that are no longer kept.
@@ -241,6 +246,24 @@ mod tests {
         assert_eq!(hub.subscribed_users(), 1);
         drop(second);
         assert_eq!(hub.subscribed_users(), 0);
+    }
+
+    #[test]
+    fn frames_carry_their_seq() {
+        let frame = |payload: &str| {
+            frame(Event {
+                seq: 7,
+                payload: payload.into(),
+            })
+            .get()
+            .to_owned()
+        };
+        assert_eq!(
+            frame(r#"{"type":"thread.deleted","thread":3}"#),
+            r#"{"seq":7,"type":"thread.deleted","thread":3}"#
+        );
+        assert_eq!(frame("{}"), r#"{"seq":7}"#);
+        assert_eq!(frame("not json"), r#"{"seq":7}"#);
     }
 
     #[test]

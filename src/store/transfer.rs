@@ -1,10 +1,19 @@
 //! Moving whole databases: every table dumped page by page in key order and loaded elsewhere
 //! with its ids, for `simple-chat migrate-data` (SQLite → PostgreSQL and back) and
-//! `simple-chat import-django`. The SQL is the same text on both backends (positional `$n`
-//! parameters, numbered in order of appearance, which SQLite also accepts), so it lives here
-//! once; each backend only maps its rows.
+//! `simple-chat import-django`.
+//!
+//! Each table is described once ([`Table::columns`]): its columns and their kinds, and its key.
+//! Rows travel as [`Record`]s of [`Value`]s in that column order, so one piece of code dumps,
+//! loads and compares every table on either engine; a new table is one more entry here.
 
-use super::{Message, User};
+use super::{
+    Store, StoreResult,
+    db::{Db, Dialect, FromRow, Param, Row, Sql, Tx},
+    messages::Message,
+    read,
+    users::User,
+    write,
+};
 
 /// The tables that hold data, in an order that loads without breaking a foreign key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +25,16 @@ pub enum Table {
     Messages,
     Events,
 }
+
+/// How a column's values are read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Bool,
+    Text,
+}
+
+use Kind::{Bool, Int, Text};
 
 impl Table {
     pub const ALL: [Table; 6] = [
@@ -38,148 +57,444 @@ impl Table {
         }
     }
 
-    pub(crate) fn count_sql(self) -> String {
-        format!("SELECT COUNT(*) FROM {}", self.name())
+    /// Every column, in the order of a [`Record`].
+    pub fn columns(self) -> &'static [(&'static str, Kind)] {
+        match self {
+            Table::Settings => &[("key", Text), ("value", Text)],
+            Table::Users => &[
+                ("id", Int),
+                ("username", Text),
+                ("email", Text),
+                ("first_name", Text),
+                ("last_name", Text),
+                ("password", Text),
+                ("is_active", Bool),
+                ("is_staff", Bool),
+                ("is_superuser", Bool),
+                ("date_joined", Int),
+                ("last_login", Int),
+                ("token_version", Int),
+                ("event_seq", Int),
+            ],
+            Table::Threads => &[
+                ("id", Int),
+                ("user_low", Int),
+                ("user_high", Int),
+                ("created", Int),
+                ("updated", Int),
+                ("last_message_id", Int),
+                ("message_count", Int),
+            ],
+            Table::Members => &[
+                ("user_id", Int),
+                ("thread_id", Int),
+                ("updated", Int),
+                ("unread", Int),
+            ],
+            Table::Messages => &[
+                ("id", Int),
+                ("thread_id", Int),
+                ("sender_id", Int),
+                ("text", Text),
+                ("created", Int),
+                ("is_read", Bool),
+                ("client_id", Text),
+            ],
+            Table::Events => &[
+                ("user_id", Int),
+                ("seq", Int),
+                ("created", Int),
+                ("message_id", Int),
+                ("payload", Text),
+            ],
+        }
     }
 
-    /// A page of rows after the key `($1, $2)`, in key order, at most `$3` of them.
-    pub(crate) fn dump_sql(self) -> &'static str {
+    /// The columns that order and page the table (a prefix of [`Table::columns`]).
+    pub fn key_len(self) -> usize {
         match self {
-            // A handful of rows: all of them on the first page.
-            Table::Settings => {
-                "SELECT key, value FROM settings
-                 WHERE CAST($1 AS BIGINT) = 0 AND CAST($2 AS BIGINT) = 0 ORDER BY key LIMIT $3"
-            }
-            Table::Users => {
-                "SELECT id, username, email, first_name, last_name, password, is_active, is_staff,
-                        is_superuser, date_joined, last_login, token_version, event_seq
-                 FROM users WHERE id > $1 AND CAST($2 AS BIGINT) = CAST($2 AS BIGINT) ORDER BY id LIMIT $3"
-            }
-            Table::Threads => {
-                "SELECT id, user_low, user_high, created, updated, last_message_id, message_count
-                 FROM threads WHERE id > $1 AND CAST($2 AS BIGINT) = CAST($2 AS BIGINT) ORDER BY id LIMIT $3"
-            }
-            Table::Members => {
-                "SELECT user_id, thread_id, updated, unread FROM thread_members
-                 WHERE (user_id, thread_id) > ($1, $2) ORDER BY user_id, thread_id LIMIT $3"
-            }
-            Table::Messages => {
-                "SELECT id, thread_id, sender_id, text, created, is_read, client_id
-                 FROM messages WHERE id > $1 AND CAST($2 AS BIGINT) = CAST($2 AS BIGINT) ORDER BY id LIMIT $3"
-            }
-            Table::Events => {
-                "SELECT user_id, seq, created, payload FROM events
-                 WHERE (user_id, seq) > ($1, $2) ORDER BY user_id, seq LIMIT $3"
-            }
+            Table::Members | Table::Events => 2,
+            _ => 1,
+        }
+    }
+
+    /// Tables whose ids come from a sequence that must move past the loaded ids.
+    fn has_identity(self) -> bool {
+        matches!(self, Table::Users | Table::Threads | Table::Messages)
+    }
+
+    fn column_list(self) -> String {
+        let names: Vec<&str> = self.columns().iter().map(|(name, _)| *name).collect();
+        names.join(", ")
+    }
+
+    fn key_list(self) -> String {
+        let names: Vec<&str> = self.columns()[..self.key_len()]
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        names.join(", ")
+    }
+
+    /// A page: rows after `after` (none: from the start) in key order, at most `limit`.
+    fn dump_sql(self, after: bool) -> Sql {
+        let keys = self.key_list();
+        let n = self.key_len();
+        let filter = if after {
+            let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+            format!("WHERE ({keys}) > ({})", placeholders.join(", "))
+        } else {
+            String::new()
+        };
+        let limit_at = if after { n + 1 } else { 1 };
+        Sql::owned(format!(
+            "SELECT {} FROM {} {filter} ORDER BY {keys} LIMIT ${limit_at}",
+            self.column_list(),
+            self.name()
+        ))
+    }
+
+    fn insert_sql(self) -> Sql {
+        let placeholders: Vec<String> = (1..=self.columns().len())
+            .map(|i| format!("${i}"))
+            .collect();
+        Sql::owned(format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.name(),
+            self.column_list(),
+            placeholders.join(", ")
+        ))
+    }
+
+    fn index(self, column: &str) -> usize {
+        self.columns()
+            .iter()
+            .position(|(name, _)| *name == column)
+            .unwrap_or_else(|| panic!("{} has no column {column}", self.name()))
+    }
+}
+
+/// One column value of any table.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Value {
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            _ => None,
         }
     }
 }
 
-pub(crate) const INSERT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2)";
-pub(crate) const INSERT_USER: &str = "INSERT INTO users (id, username, email, first_name, \
-    last_name, password, is_active, is_staff, is_superuser, date_joined, last_login, \
-    token_version, event_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-pub(crate) const INSERT_THREAD: &str = "INSERT INTO threads (id, user_low, user_high, created, \
-    updated, last_message_id, message_count) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub(crate) const INSERT_MEMBER: &str =
-    "INSERT INTO thread_members (user_id, thread_id, updated, unread) VALUES ($1, $2, $3, $4)";
-pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, thread_id, sender_id, text, \
-    created, is_read, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub(crate) const INSERT_EVENT: &str =
-    "INSERT INTO events (user_id, seq, created, payload) VALUES ($1, $2, $3, $4)";
-
-/// Recomputes what is derived from messages (counts, last message, activity, unread counters),
-/// after rows were loaded without it.
-pub(crate) const RECOUNT: [&str; 2] = [
-    "UPDATE threads SET
-         message_count = (SELECT COUNT(*) FROM messages m WHERE m.thread_id = threads.id),
-         last_message_id = (SELECT MAX(m.id) FROM messages m WHERE m.thread_id = threads.id),
-         updated = CASE
-             WHEN (SELECT MAX(m.created) FROM messages m WHERE m.thread_id = threads.id) > updated
-             THEN (SELECT MAX(m.created) FROM messages m WHERE m.thread_id = threads.id)
-             ELSE updated END",
-    "UPDATE thread_members SET
-         updated = (SELECT t.updated FROM threads t WHERE t.id = thread_members.thread_id),
-         unread = (SELECT COUNT(*) FROM messages m
-                   WHERE m.thread_id = thread_members.thread_id
-                     AND m.sender_id <> thread_members.user_id AND NOT m.is_read)",
-];
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SettingRow {
-    pub key: String,
-    pub value: String,
+impl From<Option<i64>> for Value {
+    fn from(value: Option<i64>) -> Value {
+        value.map_or(Value::Null, Value::Int)
+    }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserRow {
-    pub user: User,
-    pub event_seq: i64,
+impl From<Option<String>> for Value {
+    fn from(value: Option<String>) -> Value {
+        value.map_or(Value::Null, Value::Text)
+    }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThreadRow {
-    pub id: i64,
-    pub user_low: i64,
-    pub user_high: i64,
-    pub created: i64,
-    pub updated: i64,
-    pub last_message_id: Option<i64>,
-    pub message_count: i64,
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as V};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Owned(V::Null),
+            Value::Int(i) => ToSqlOutput::from(*i),
+            Value::Bool(b) => ToSqlOutput::from(*b),
+            Value::Text(t) => ToSqlOutput::from(t.as_str()),
+        })
+    }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MemberRow {
-    pub user_id: i64,
-    pub thread_id: i64,
-    pub updated: i64,
-    pub unread: i64,
+impl tokio_postgres::types::ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(tokio_postgres::types::IsNull::Yes),
+            Value::Int(i) => i.to_sql(ty, out),
+            Value::Bool(b) => b.to_sql(ty, out),
+            Value::Text(t) => t.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        use tokio_postgres::types::Type;
+        [Type::INT8, Type::BOOL, Type::TEXT, Type::VARCHAR].contains(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
 }
 
+/// One row of a table: its values in [`Table::columns`] order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventRow {
-    pub user_id: i64,
-    pub seq: i64,
-    pub created: i64,
-    pub payload: String,
+pub struct Record(pub Vec<Value>);
+
+impl Record {
+    /// The value of a column of `table`.
+    pub fn get(&self, table: Table, column: &str) -> &Value {
+        &self.0[table.index(column)]
+    }
+
+    pub fn int(&self, table: Table, column: &str) -> i64 {
+        self.get(table, column).as_int().unwrap_or_default()
+    }
+
+    pub fn text(&self, table: Table, column: &str) -> &str {
+        self.get(table, column).as_text().unwrap_or_default()
+    }
+
+    /// A user row (the user's log starts empty at `event_seq`).
+    pub fn user(user: &User, event_seq: i64) -> Record {
+        Record(vec![
+            Value::Int(user.id),
+            Value::Text(user.username.clone()),
+            Value::Text(user.email.clone()),
+            Value::Text(user.first_name.clone()),
+            Value::Text(user.last_name.clone()),
+            Value::Text(user.password.clone()),
+            Value::Bool(user.is_active),
+            Value::Bool(user.is_staff),
+            Value::Bool(user.is_superuser),
+            Value::Int(user.date_joined.micros()),
+            user.last_login.map(|t| t.micros()).into(),
+            Value::Int(user.token_version),
+            Value::Int(event_seq),
+        ])
+    }
+
+    /// A thread row of two users (counters are recomputed by [`Store::recount`]).
+    pub fn thread(id: i64, (low, high): (i64, i64), created: i64, updated: i64) -> Record {
+        Record(vec![
+            Value::Int(id),
+            Value::Int(low),
+            Value::Int(high),
+            Value::Int(created),
+            Value::Int(updated),
+            Value::Null,
+            Value::Int(0),
+        ])
+    }
+
+    pub fn member(user: i64, thread: i64, updated: i64) -> Record {
+        Record(vec![
+            Value::Int(user),
+            Value::Int(thread),
+            Value::Int(updated),
+            Value::Int(0),
+        ])
+    }
+
+    pub fn message(message: &Message) -> Record {
+        Record(vec![
+            Value::Int(message.id),
+            Value::Int(message.thread),
+            Value::Int(message.sender),
+            Value::Text(message.text.clone()),
+            Value::Int(message.created.micros()),
+            Value::Bool(message.is_read),
+            message.client_id.clone().into(),
+        ])
+    }
 }
 
 /// Rows of one table.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Rows {
-    Settings(Vec<SettingRow>),
-    Users(Vec<UserRow>),
-    Threads(Vec<ThreadRow>),
-    Members(Vec<MemberRow>),
-    Messages(Vec<Message>),
-    Events(Vec<EventRow>),
+pub struct Rows {
+    pub table: Table,
+    pub records: Vec<Record>,
 }
 
 impl Rows {
     pub fn len(&self) -> usize {
-        match self {
-            Rows::Settings(rows) => rows.len(),
-            Rows::Users(rows) => rows.len(),
-            Rows::Threads(rows) => rows.len(),
-            Rows::Members(rows) => rows.len(),
-            Rows::Messages(rows) => rows.len(),
-            Rows::Events(rows) => rows.len(),
-        }
+        self.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.records.is_empty()
     }
 
     /// The key of the last row, to ask for the next page.
-    pub fn last_key(&self) -> Option<(i64, i64)> {
-        match self {
-            Rows::Settings(rows) => rows.last().map(|_| (1, 1)),
-            Rows::Users(rows) => rows.last().map(|r| (r.user.id, 0)),
-            Rows::Threads(rows) => rows.last().map(|r| (r.id, 0)),
-            Rows::Members(rows) => rows.last().map(|r| (r.user_id, r.thread_id)),
-            Rows::Messages(rows) => rows.last().map(|r| (r.id, 0)),
-            Rows::Events(rows) => rows.last().map(|r| (r.user_id, r.seq)),
+    pub fn last_key(&self) -> Option<Vec<Value>> {
+        let last = self.records.last()?;
+        Some(last.0[..self.table.key_len()].to_vec())
+    }
+}
+
+/// A row read with its table's column kinds (the table is the const parameter, by position
+/// in [`Table::ALL`]).
+struct TableRow<const T: usize>(Record);
+
+impl<const T: usize> FromRow for TableRow<T> {
+    fn from_row(row: &impl Row) -> StoreResult<Self> {
+        let mut values = Vec::new();
+        for (name, kind) in Table::ALL[T].columns() {
+            values.push(match kind {
+                Int => row.get::<Option<i64>>(name)?.into(),
+                Text => row.get::<Option<String>>(name)?.into(),
+                Bool => row
+                    .get::<Option<bool>>(name)?
+                    .map_or(Value::Null, Value::Bool),
+            });
+        }
+        Ok(TableRow(Record(values)))
+    }
+}
+
+async fn rows_of<const T: usize>(
+    db: &impl Db,
+    sql: &Sql,
+    params: &[&dyn Param],
+) -> StoreResult<Vec<Record>> {
+    let rows: Vec<TableRow<T>> = db.rows(sql, params).await?;
+    Ok(rows.into_iter().map(|TableRow(record)| record).collect())
+}
+
+async fn dump(
+    db: &impl Db,
+    table: Table,
+    after: Option<&[Value]>,
+    limit: i64,
+) -> StoreResult<Rows> {
+    let sql = table.dump_sql(after.is_some());
+    let mut params: Vec<&dyn Param> = after
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v as &dyn Param)
+        .collect();
+    params.push(&limit);
+    let records = match table {
+        Table::Settings => rows_of::<0>(db, &sql, &params).await?,
+        Table::Users => rows_of::<1>(db, &sql, &params).await?,
+        Table::Threads => rows_of::<2>(db, &sql, &params).await?,
+        Table::Members => rows_of::<3>(db, &sql, &params).await?,
+        Table::Messages => rows_of::<4>(db, &sql, &params).await?,
+        Table::Events => rows_of::<5>(db, &sql, &params).await?,
+    };
+    Ok(Rows { table, records })
+}
+
+async fn load(tx: &impl Tx, rows: &Rows) -> StoreResult<()> {
+    let insert = rows.table.insert_sql();
+    for record in &rows.records {
+        let params: Vec<&dyn Param> = record.0.iter().map(|v| v as &dyn Param).collect();
+        tx.execute(&insert, &params).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes what is derived from messages (counts, last message, activity, unread counters),
+/// after rows were loaded without it.
+static RECOUNT: [Sql; 2] = [
+    Sql::new(
+        "UPDATE threads SET
+             message_count = (SELECT COUNT(*) FROM messages m WHERE m.thread_id = threads.id),
+             last_message_id = (SELECT MAX(m.id) FROM messages m WHERE m.thread_id = threads.id),
+             updated = CASE
+                 WHEN (SELECT MAX(m.created) FROM messages m WHERE m.thread_id = threads.id) > updated
+                 THEN (SELECT MAX(m.created) FROM messages m WHERE m.thread_id = threads.id)
+                 ELSE updated END",
+    ),
+    Sql::new(
+        "UPDATE thread_members SET
+             updated = (SELECT t.updated FROM threads t WHERE t.id = thread_members.thread_id),
+             unread = (SELECT COUNT(*) FROM messages m
+                       WHERE m.thread_id = thread_members.thread_id
+                         AND m.sender_id <> thread_members.user_id AND NOT m.is_read)",
+    ),
+];
+
+impl Store {
+    pub async fn count_rows(&self, table: Table) -> StoreResult<i64> {
+        let sql = Sql::owned(format!("SELECT COUNT(*) FROM {}", table.name()));
+        read!(self, |db| db.one(&sql, &[]).await)
+    }
+
+    /// Up to `limit` rows of a table after the key `after` (`None`: from the start), in key
+    /// order.
+    pub async fn dump(
+        &self,
+        table: Table,
+        after: Option<Vec<Value>>,
+        limit: i64,
+    ) -> StoreResult<Rows> {
+        read!(self, |db| dump(db, table, after.as_deref(), limit).await)
+    }
+
+    /// Inserts rows with their ids, in one transaction.
+    pub async fn load(&self, rows: Rows) -> StoreResult<()> {
+        write!(self, |tx| load(tx, &rows).await)
+    }
+
+    /// Recomputes message counts, last messages, activity and unread counters.
+    pub async fn recount(&self) -> StoreResult<()> {
+        write!(self, |tx| {
+            for sql in &RECOUNT {
+                tx.execute(sql, &[]).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Lets new ids continue after the loaded ones (SQLite's AUTOINCREMENT does so by itself).
+    pub async fn finish_load(&self) -> StoreResult<()> {
+        write!(self, |tx| {
+            if tx.dialect() == Dialect::Postgres {
+                for table in Table::ALL.iter().filter(|t| t.has_identity()) {
+                    let name = table.name();
+                    let sql = Sql::owned(format!(
+                        "SELECT setval(pg_get_serial_sequence('{name}', 'id'),
+                                       COALESCE((SELECT MAX(id) FROM {name}), 0) + 1, false)"
+                    ));
+                    let _: Option<i64> = tx.row(&sql, &[]).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_the_key() {
+        assert_eq!(
+            Table::Members.dump_sql(true).text(Dialect::Sqlite),
+            "SELECT user_id, thread_id, updated, unread FROM thread_members \
+             WHERE (user_id, thread_id) > (?1, ?2) ORDER BY user_id, thread_id LIMIT ?3"
+        );
+        assert_eq!(
+            Table::Settings.dump_sql(false).text(Dialect::Postgres),
+            "SELECT key, value FROM settings  ORDER BY key LIMIT $1"
+        );
+    }
+
+    #[test]
+    fn every_table_is_in_the_const_list_in_order() {
+        for (i, table) in Table::ALL.iter().enumerate() {
+            assert_eq!(Table::ALL[i], *table);
+            assert!(table.key_len() <= table.columns().len());
         }
     }
 }

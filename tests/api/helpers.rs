@@ -74,7 +74,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Server logs go to the test output when `TEST_LOG` is set (`TEST_LOG=debug cargo test ...`).
+fn init_logs() {
+    static LOGS: std::sync::Once = std::sync::Once::new();
+    LOGS.call_once(|| {
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let mut config = Config::new(database_url(dir.path()));
     configure(&mut config);

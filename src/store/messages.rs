@@ -1,0 +1,424 @@
+//! Messages: pages of a thread, posting batches (all or nothing, idempotent by `client_id`),
+//! marking read, unread counts, deleting. Every change keeps the thread's counters and both
+//! participants' logs right in the same transaction.
+//!
+//! A message's columns are listed once, in [`message_row!`]: the struct, the column list of
+//! every `SELECT`, and reading a row by column name (plain, or as a thread's last message)
+//! all come from that list.
+
+use std::{collections::BTreeMap, sync::LazyLock};
+
+use serde::Serialize;
+
+use super::{
+    Counted, Store, StoreResult,
+    db::{Db, FromRow, IdList, Row, Sql, Tx},
+    events::{self, Payload},
+    read,
+    threads::{self, ThreadMembers},
+    write,
+};
+use crate::clock::Timestamp;
+
+/// Declares [`Message`] from its columns: `field: Type = "column"`.
+macro_rules! message_row {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty = $column:literal ),* $(,)?) => {
+        /// A message: the contract's message JSON.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+        pub struct Message {
+            $( $(#[$doc])* pub $field: $ty, )*
+        }
+
+        /// The column names a message is read from.
+        struct Names {
+            $( $field: &'static str, )*
+        }
+
+        /// A message selected on its own.
+        const PLAIN: Names = Names { $( $field: $column, )* };
+        /// A thread's last message, selected beside the thread with `last_` aliases.
+        const LAST: Names = Names { $( $field: concat!("last_", $column), )* };
+        const COLUMN_NAMES: &[&str] = &[$( $column ),*];
+
+        fn read_message(row: &impl Row, names: &Names) -> StoreResult<Message> {
+            Ok(Message { $( $field: row.get(names.$field)?, )* })
+        }
+    };
+}
+
+message_row! {
+    id: i64 = "id",
+    thread: i64 = "thread_id",
+    sender: i64 = "sender_id",
+    text: String = "text",
+    created: Timestamp = "created",
+    is_read: bool = "is_read",
+    /// The sender's own id for this message, if they sent one (retries reuse it).
+    client_id: Option<String> = "client_id",
+}
+
+impl FromRow for Message {
+    fn from_row(row: &impl Row) -> StoreResult<Message> {
+        read_message(row, &PLAIN)
+    }
+}
+
+/// `m.id AS id, m.thread_id AS thread_id, ...`: a message's columns from table alias `table`.
+pub(crate) fn columns(table: &str) -> String {
+    let qualified: Vec<String> = COLUMN_NAMES
+        .iter()
+        .map(|c| format!("{table}.{c} AS {c}"))
+        .collect();
+    qualified.join(", ")
+}
+
+/// The columns of a thread's last message (from table alias `table`), aliased `last_*`.
+pub(crate) fn last_message_columns(table: &str) -> String {
+    let aliased: Vec<String> = COLUMN_NAMES
+        .iter()
+        .map(|c| format!("{table}.{c} AS last_{c}"))
+        .collect();
+    aliased.join(", ")
+}
+
+/// The last message of a thread row, `None` when the `LEFT JOIN` found none.
+pub(crate) fn last_message_from_row(row: &impl Row) -> StoreResult<Option<Message>> {
+    let id: Option<i64> = row.get(LAST.id)?;
+    match id {
+        Some(_) => read_message(row, &LAST).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// One message of a batch to post; already validated.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub text: String,
+    pub client_id: Option<String>,
+}
+
+/// Which slice of a thread's messages to read, oldest first.
+#[derive(Clone, Copy, Debug)]
+pub enum MessageWindow {
+    Offset {
+        limit: i64,
+        offset: i64,
+    },
+    /// The first `limit` after `id`.
+    After {
+        id: i64,
+        limit: i64,
+    },
+    /// The last `limit` before `id`.
+    Before {
+        id: i64,
+        limit: i64,
+    },
+    /// The first `limit` strictly between `after` and `before`.
+    Between {
+        after: i64,
+        before: i64,
+        limit: i64,
+    },
+}
+
+/// A statement over the message columns, `{columns}` replaced.
+fn with_columns(text: &str) -> Sql {
+    Sql::owned(text.replace("{columns}", &columns("messages")))
+}
+
+pub(crate) static BY_OFFSET: LazyLock<Sql> = LazyLock::new(|| {
+    with_columns(
+        "SELECT {columns} FROM messages WHERE thread_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+    )
+});
+pub(crate) static AFTER: LazyLock<Sql> = LazyLock::new(|| {
+    with_columns(
+        "SELECT {columns} FROM messages WHERE thread_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+    )
+});
+pub(crate) static BEFORE: LazyLock<Sql> = LazyLock::new(|| {
+    with_columns(
+        "SELECT * FROM (
+             SELECT {columns} FROM messages WHERE thread_id = $1 AND id < $2
+             ORDER BY id DESC LIMIT $3
+         ) AS page ORDER BY id",
+    )
+});
+pub(crate) static BETWEEN: LazyLock<Sql> = LazyLock::new(|| {
+    with_columns(
+        "SELECT {columns} FROM messages WHERE thread_id = $1 AND id > $2 AND id < $3
+         ORDER BY id LIMIT $4",
+    )
+});
+static BY_ID: LazyLock<Sql> =
+    LazyLock::new(|| with_columns("SELECT {columns} FROM messages WHERE id = $1"));
+static BY_CLIENT_ID: LazyLock<Sql> = LazyLock::new(|| {
+    with_columns("SELECT {columns} FROM messages WHERE sender_id = $1 AND client_id = $2")
+});
+static INSERT: LazyLock<Sql> = LazyLock::new(|| {
+    with_columns(
+        "INSERT INTO messages (thread_id, sender_id, text, created, client_id)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING {columns}",
+    )
+});
+pub(crate) static TOTAL: Sql = Sql::new("SELECT message_count FROM threads WHERE id = $1");
+pub(crate) static COUNT_AFTER: Sql =
+    Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2");
+pub(crate) static COUNT_BEFORE: Sql =
+    Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id < $2");
+pub(crate) static COUNT_BETWEEN: Sql =
+    Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2 AND id < $3");
+pub(crate) static UNREAD_TOTAL: Sql = Sql::new(
+    "SELECT CAST(COALESCE(SUM(unread), 0) AS BIGINT) FROM thread_members WHERE user_id = $1",
+);
+static AFTER_POST_THREAD: Sql = Sql::new(
+    "UPDATE threads SET updated = $2, last_message_id = $3, message_count = message_count + $4
+     WHERE id = $1",
+);
+static AFTER_POST_ACTIVITY: Sql =
+    Sql::new("UPDATE thread_members SET updated = $2 WHERE thread_id = $1");
+static ADD_UNREAD: Sql = Sql::new(
+    "UPDATE thread_members SET unread = unread + $3 WHERE user_id = $1 AND thread_id = $2
+     RETURNING unread",
+);
+/// Marks read the listed messages the reader received (JSON list of ids in `$1`).
+pub(crate) static MARK_READ: Sql = Sql::dialects(
+    "UPDATE messages SET is_read = TRUE
+     WHERE id IN (SELECT value FROM json_each($1))
+       AND NOT is_read
+       AND sender_id <> $2
+       AND thread_id IN (SELECT thread_id FROM thread_members WHERE user_id = $2)
+     RETURNING thread_id, id",
+    "UPDATE messages SET is_read = TRUE
+     WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(CAST($1 AS TEXT) AS JSON)))
+       AND NOT is_read
+       AND sender_id <> $2
+       AND thread_id IN (SELECT thread_id FROM thread_members WHERE user_id = $2)
+     RETURNING thread_id, id",
+);
+static SUBTRACT_UNREAD: Sql = Sql::new(
+    "UPDATE thread_members SET unread = unread - $3 WHERE user_id = $1 AND thread_id = $2
+     RETURNING unread",
+);
+static DELETE: Sql = Sql::new("DELETE FROM messages WHERE id = $1");
+static AFTER_DELETE_THREAD: Sql = Sql::new(
+    "UPDATE threads SET message_count = message_count - 1,
+         last_message_id = (SELECT MAX(id) FROM messages WHERE thread_id = $1)
+     WHERE id = $1",
+);
+static AFTER_DELETE_UNREAD: Sql = Sql::new(
+    "UPDATE thread_members SET unread = unread - 1
+     WHERE user_id = $1 AND thread_id = $2 AND unread > 0",
+);
+
+/// A message marked read, and its thread.
+struct Marked {
+    thread: i64,
+    id: i64,
+}
+
+impl FromRow for Marked {
+    fn from_row(row: &impl Row) -> StoreResult<Marked> {
+        Ok(Marked {
+            thread: row.get("thread_id")?,
+            id: row.get("id")?,
+        })
+    }
+}
+
+pub(crate) async fn by_id(db: &impl Db, id: i64) -> StoreResult<Option<Message>> {
+    db.row(&BY_ID, &[&id]).await
+}
+
+async fn page(
+    db: &impl Db,
+    thread: i64,
+    window: MessageWindow,
+) -> StoreResult<(Counted<Message>, i64)> {
+    let total: Option<i64> = db.row(&TOTAL, &[&thread]).await?;
+    let total = total.unwrap_or(0);
+    let (count, items) = match window {
+        MessageWindow::Offset { limit, offset } => (
+            total,
+            db.rows(&BY_OFFSET, &[&thread, &limit, &offset]).await?,
+        ),
+        MessageWindow::After { id, limit } => (
+            db.one(&COUNT_AFTER, &[&thread, &id]).await?,
+            db.rows(&AFTER, &[&thread, &id, &limit]).await?,
+        ),
+        MessageWindow::Before { id, limit } => (
+            db.one(&COUNT_BEFORE, &[&thread, &id]).await?,
+            db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
+        ),
+        MessageWindow::Between {
+            after,
+            before,
+            limit,
+        } => (
+            db.one(&COUNT_BETWEEN, &[&thread, &after, &before]).await?,
+            db.rows(&BETWEEN, &[&thread, &after, &before, &limit])
+                .await?,
+        ),
+    };
+    Ok((Counted { count, items }, total))
+}
+
+/// Stores a batch in a thread (see [`Store::post_messages`]).
+async fn post(
+    tx: &mut impl Tx,
+    thread: i64,
+    sender: i64,
+    batch: &[NewMessage],
+) -> StoreResult<Option<Vec<Message>>> {
+    let Some(members) = tx
+        .row::<ThreadMembers>(&threads::MEMBERS_FOR_UPDATE, &[&thread])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let recipient = members.other(sender);
+    let now = tx.now();
+    let mut stored = Vec::with_capacity(batch.len());
+    let mut fresh = Vec::new();
+    for message in batch {
+        if let Some(client_id) = &message.client_id {
+            let earlier: Option<Message> = tx.row(&BY_CLIENT_ID, &[&sender, client_id]).await?;
+            if let Some(earlier) = earlier {
+                stored.push(earlier);
+                continue;
+            }
+        }
+        let inserted: Message = tx
+            .one(
+                &INSERT,
+                &[&thread, &sender, &message.text, &now, &message.client_id],
+            )
+            .await?;
+        fresh.push(inserted.clone());
+        stored.push(inserted);
+    }
+    let Some(last) = fresh.last() else {
+        return Ok(Some(stored));
+    };
+    let added = fresh.len() as i64;
+    tx.execute(&AFTER_POST_THREAD, &[&thread, &now, &last.id, &added])
+        .await?;
+    tx.execute(&AFTER_POST_ACTIVITY, &[&thread, &now]).await?;
+    let recipient_unread: i64 = tx.one(&ADD_UNREAD, &[&recipient, &thread, &added]).await?;
+    let sender_unread = threads::unread_in(tx, sender, thread).await?;
+    let first_unread = recipient_unread - added;
+    for (i, message) in fresh.iter().enumerate() {
+        let created = |unread_count| Payload::MessageCreated {
+            message,
+            unread_count,
+        };
+        events::tell(tx, &[sender], created(sender_unread)).await?;
+        events::tell(tx, &[recipient], created(first_unread + i as i64 + 1)).await?;
+    }
+    Ok(Some(stored))
+}
+
+async fn mark_read(tx: &mut impl Tx, reader: i64, ids: &[i64]) -> StoreResult<i64> {
+    let marked: Vec<Marked> = tx.rows(&MARK_READ, &[&IdList::new(ids).0, &reader]).await?;
+    let total = marked.len() as i64;
+    let mut by_thread: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for Marked { thread, id } in marked {
+        by_thread.entry(thread).or_default().push(id);
+    }
+    for (thread, mut ids) in by_thread {
+        ids.sort_unstable();
+        let n = ids.len() as i64;
+        let reader_unread: i64 = tx.one(&SUBTRACT_UNREAD, &[&reader, &thread, &n]).await?;
+        let members = threads::members(tx, thread)
+            .await?
+            .ok_or_else(super::db::vanished)?;
+        let sender = members.other(reader);
+        let sender_unread = threads::unread_in(tx, sender, thread).await?;
+        for (user, unread_count) in [(reader, reader_unread), (sender, sender_unread)] {
+            let payload = Payload::MessagesRead {
+                thread,
+                ids: &ids,
+                reader,
+                unread_count,
+            };
+            events::tell(tx, &[user], payload).await?;
+        }
+    }
+    Ok(total)
+}
+
+/// Deletes one message (see [`Store::delete_message`]).
+async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<Option<Message>> {
+    let Some(message) = by_id(tx, id).await? else {
+        return Ok(None);
+    };
+    let thread = message.thread;
+    let members: ThreadMembers = tx.one(&threads::MEMBERS_FOR_UPDATE, &[&thread]).await?;
+    events::redact_message(tx, id).await?;
+    tx.execute(&DELETE, &[&id]).await?;
+    tx.execute(&AFTER_DELETE_THREAD, &[&thread]).await?;
+    if !message.is_read {
+        let recipient = members.other(message.sender);
+        tx.execute(&AFTER_DELETE_UNREAD, &[&recipient, &thread])
+            .await?;
+    }
+    for user in members.users {
+        let unread_count = threads::unread_in(tx, user, thread).await?;
+        let payload = Payload::MessageDeleted {
+            thread,
+            message: id,
+            unread_count,
+        };
+        events::tell(tx, &[user], payload).await?;
+    }
+    Ok(Some(message))
+}
+
+impl Store {
+    /// A window of a thread's messages, oldest first, with the thread's total message count.
+    pub async fn messages(
+        &self,
+        thread: i64,
+        window: MessageWindow,
+    ) -> StoreResult<(Counted<Message>, i64)> {
+        read!(self, |db| page(db, thread, window).await)
+    }
+
+    pub async fn message(&self, id: i64) -> StoreResult<Option<Message>> {
+        read!(self, |db| by_id(db, id).await)
+    }
+
+    /// Stores a batch from `sender`, all or nothing, and tells both participants. A message whose
+    /// `client_id` this sender used before is answered with the stored one. `None` when the
+    /// thread no longer exists.
+    pub async fn post_messages(
+        &self,
+        thread: i64,
+        sender: i64,
+        batch: Vec<NewMessage>,
+    ) -> StoreResult<Option<Vec<Message>>> {
+        write!(self, |tx| post(tx, thread, sender, &batch).await)
+    }
+
+    /// Marks read the listed messages that `reader` received; returns how many were newly
+    /// marked. Ids that are unknown, sent by the reader, or in other people's threads are
+    /// ignored. Each thread touched gets one `messages.read` event in both logs.
+    pub async fn mark_read(&self, reader: i64, ids: Vec<i64>) -> StoreResult<i64> {
+        write!(self, |tx| mark_read(tx, reader, &ids).await)
+    }
+
+    /// Messages sent to `user` that they have not read, over all their threads.
+    pub async fn unread_count(&self, user: i64) -> StoreResult<i64> {
+        read!(self, |db| db.one(&UNREAD_TOTAL, &[&user]).await)
+    }
+
+    /// Deletes one message: it leaves the thread's count and last message, and the recipient's
+    /// unread count when it was unread; its text leaves every stored log; both participants get
+    /// `message.deleted` with their unread count in that thread. `None` when there was no
+    /// such message.
+    pub async fn delete_message(&self, id: i64) -> StoreResult<Option<Message>> {
+        write!(self, |tx| delete(tx, id).await)
+    }
+}

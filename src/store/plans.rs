@@ -1,0 +1,35 @@
+//! The query plans of the hot paths on SQLite: the unread count, a user's thread list (with
+//! last message and unread count per thread), a page of messages, marking read and event
+//! replay all use indexes; none of them scans a whole table. `docs/STORAGE.md` shows these
+//! plans (`cargo test --lib hot_queries -- --nocapture` prints them).
+
+use super::{
+    events, messages,
+    sqlite::tests::{assert_no_scan, planning_database},
+    threads,
+};
+
+#[test]
+fn hot_queries_never_scan_whole_tables() {
+    let (_dir, conn) = planning_database();
+    let queries: [(&str, &super::db::Sql); 15] = [
+        ("unread total", &messages::UNREAD_TOTAL),
+        ("thread count", &threads::COUNT),
+        ("thread list", &threads::LIST),
+        ("thread view", &threads::VIEW),
+        ("members", &threads::MEMBERS),
+        ("unread in a thread", &threads::UNREAD_IN),
+        ("message total", &messages::TOTAL),
+        ("messages by offset", &messages::BY_OFFSET),
+        ("messages after", &messages::AFTER),
+        ("messages before", &messages::BEFORE),
+        ("messages between", &messages::BETWEEN),
+        ("count before", &messages::COUNT_BEFORE),
+        ("mark read", &messages::MARK_READ),
+        ("events after", &events::AFTER),
+        ("redact a message's events", &events::REDACT_MESSAGE),
+    ];
+    for (name, sql) in queries {
+        assert_no_scan(&conn, name, sql);
+    }
+}

@@ -1,0 +1,129 @@
+//! How PostgreSQL instances learn of each other's commits: `NOTIFY simple_chat` inside each
+//! writing transaction, and one dedicated `LISTEN` connection per instance that tells the
+//! local commit hook.
+//!
+//! A note is `{"e": [user ids whose logs grew], "s": [user ids signed out]}` with at most
+//! [`IDS_PER_NOTE`] ids, so a transaction that touches thousands of users (deleting a user
+//! with thousands of threads) sends several notes instead of one PostgreSQL would refuse.
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use tokio_postgres::NoTls;
+
+use super::{CHANNEL, CommitHook, IDS_PER_NOTE};
+use crate::store::Commit;
+
+/// The notes that tell other instances about `commit`, each small enough for `NOTIFY`.
+pub fn notes(commit: &Commit) -> Vec<String> {
+    let mut notes = Vec::new();
+    for events in commit.events_for.chunks(IDS_PER_NOTE) {
+        notes.push(json!({"e": events, "s": []}).to_string());
+    }
+    for signed_out in commit.signed_out.chunks(IDS_PER_NOTE) {
+        notes.push(json!({"e": [], "s": signed_out}).to_string());
+    }
+    notes
+}
+
+pub fn parse_note(text: &str) -> Option<Commit> {
+    let note: Value = serde_json::from_str(text).ok()?;
+    let ids = |key: &str| -> Vec<i64> {
+        note.get(key)
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default()
+    };
+    Some(Commit {
+        events_for: ids("e"),
+        signed_out: ids("s"),
+        everyone: false,
+    })
+}
+
+pub async fn listen_loop(config: tokio_postgres::Config, hook: Arc<OnceLock<CommitHook>>) {
+    use futures_util::StreamExt;
+    let mut delay = Duration::from_millis(200);
+    let mut first = true;
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let listening = async { client.batch_execute(&format!("LISTEN {CHANNEL}")).await };
+                // The connection must be driven while LISTEN runs.
+                let mut listen = std::pin::pin!(listening);
+                let ready = loop {
+                    tokio::select! {
+                        result = &mut listen => break result.is_ok(),
+                        message = messages.next() => if message.is_none() { break false },
+                    }
+                };
+                if ready {
+                    if first {
+                        tracing::info!("listening for other instances' commits");
+                    } else {
+                        tracing::warn!("re-established the notification connection");
+                        // Anything may have been missed meanwhile: wake every connection.
+                        if let Some(hook) = hook.get() {
+                            hook(&Commit {
+                                everyone: true,
+                                ..Commit::default()
+                            });
+                        }
+                    }
+                    first = false;
+                    delay = Duration::from_millis(200);
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(tokio_postgres::AsyncMessage::Notification(note)) => {
+                                if let (Some(hook), Some(commit)) =
+                                    (hook.get(), parse_note(note.payload()))
+                                {
+                                    hook(&commit);
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::warn!(%error, "notification connection failed");
+                                break;
+                            }
+                        }
+                    }
+                }
+                tracing::warn!("lost the notification connection; reconnecting");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot open the notification connection; retrying");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_stay_under_postgres_payload_limit() {
+        let commit = Commit {
+            events_for: (i64::MAX - 5_000..i64::MAX).collect(),
+            signed_out: vec![1],
+            everyone: false,
+        };
+        let notes = notes(&commit);
+        assert_eq!(notes.len(), 5_000_usize.div_ceil(IDS_PER_NOTE) + 1);
+        let mut seen = Vec::new();
+        for note in &notes {
+            assert!(note.len() < 8_000, "{} bytes", note.len());
+            let parsed = parse_note(note).unwrap();
+            seen.extend(parsed.events_for);
+        }
+        assert_eq!(seen, commit.events_for);
+    }
+}

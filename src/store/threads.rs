@@ -1,0 +1,249 @@
+//! Threads: a conversation of exactly two different users, stored once per pair
+//! (`user_low < user_high`), with one `thread_members` row per participant that holds what
+//! that user sees of it (its place in their list, their unread count).
+
+use std::sync::LazyLock;
+
+use serde::Serialize;
+
+use super::{
+    Counted, Store, StoreResult,
+    db::{Db, FromRow, Row, Sql, Tx},
+    events::{self, Payload},
+    messages::{self, Message},
+    read, write,
+};
+use crate::clock::Timestamp;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Participant {
+    pub id: i64,
+    pub username: String,
+}
+
+/// A thread as one user sees it: the contract's thread JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ThreadView {
+    pub id: i64,
+    pub participants: [Participant; 2],
+    /// The participants' usernames, ordered by user id (the original's field).
+    pub participants_list: [String; 2],
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub last_message: Option<Message>,
+    /// Unread messages for the user this view is for.
+    pub unread_count: i64,
+}
+
+impl ThreadView {
+    /// Who takes part in the thread.
+    pub fn members(&self) -> ThreadMembers {
+        ThreadMembers {
+            id: self.id,
+            users: [self.participants[0].id, self.participants[1].id],
+        }
+    }
+}
+
+impl FromRow for ThreadView {
+    fn from_row(row: &impl Row) -> StoreResult<ThreadView> {
+        let low = Participant {
+            id: row.get("user_low")?,
+            username: row.get("low_username")?,
+        };
+        let high = Participant {
+            id: row.get("user_high")?,
+            username: row.get("high_username")?,
+        };
+        Ok(ThreadView {
+            id: row.get("id")?,
+            participants_list: [low.username.clone(), high.username.clone()],
+            participants: [low, high],
+            created: row.get("created")?,
+            updated: row.get("updated")?,
+            unread_count: row.get("unread_count")?,
+            last_message: messages::last_message_from_row(row)?,
+        })
+    }
+}
+
+/// Who takes part in a thread (ids in ascending order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadMembers {
+    pub id: i64,
+    pub users: [i64; 2],
+}
+
+impl ThreadMembers {
+    pub fn includes(&self, user_id: i64) -> bool {
+        self.users.contains(&user_id)
+    }
+
+    pub fn other(&self, user_id: i64) -> i64 {
+        if self.users[0] == user_id {
+            self.users[1]
+        } else {
+            self.users[0]
+        }
+    }
+}
+
+impl FromRow for ThreadMembers {
+    fn from_row(row: &impl Row) -> StoreResult<ThreadMembers> {
+        Ok(ThreadMembers {
+            id: row.get("id")?,
+            users: [row.get("user_low")?, row.get("user_high")?],
+        })
+    }
+}
+
+/// The thread view's columns and joins, for one thread (`t`) and one viewer (`me`).
+fn view_select() -> String {
+    format!(
+        "SELECT t.id, t.created, t.updated, t.user_low, ul.username AS low_username,
+                t.user_high, uh.username AS high_username,
+                COALESCE(me.unread, 0) AS unread_count, {}",
+        messages::last_message_columns("m")
+    )
+}
+
+const VIEW_JOINS: &str = "JOIN users ul ON ul.id = t.user_low
+     JOIN users uh ON uh.id = t.user_high
+     LEFT JOIN messages m ON m.id = t.last_message_id";
+
+pub(crate) static VIEW: LazyLock<Sql> = LazyLock::new(|| {
+    Sql::owned(format!(
+        "{}
+         FROM threads t
+         LEFT JOIN thread_members me ON me.thread_id = t.id AND me.user_id = $2
+         {VIEW_JOINS}
+         WHERE t.id = $1",
+        view_select()
+    ))
+});
+pub(crate) static LIST: LazyLock<Sql> = LazyLock::new(|| {
+    Sql::owned(format!(
+        "{}
+         FROM thread_members me
+         JOIN threads t ON t.id = me.thread_id
+         {VIEW_JOINS}
+         WHERE me.user_id = $1
+         ORDER BY me.updated DESC, me.thread_id DESC
+         LIMIT $2 OFFSET $3",
+        view_select()
+    ))
+});
+pub(crate) static COUNT: Sql = Sql::new("SELECT COUNT(*) FROM thread_members WHERE user_id = $1");
+pub(crate) static MEMBERS: Sql =
+    Sql::new("SELECT id, user_low, user_high FROM threads WHERE id = $1");
+/// The members, locking the thread row on PostgreSQL so concurrent writes to one thread queue.
+pub(crate) static MEMBERS_FOR_UPDATE: Sql = Sql::dialects(
+    "SELECT id, user_low, user_high FROM threads WHERE id = $1",
+    "SELECT id, user_low, user_high FROM threads WHERE id = $1 FOR UPDATE",
+);
+static INSERT: Sql = Sql::new(
+    "INSERT INTO threads (user_low, user_high, created, updated)
+     VALUES ($1, $2, $3, $3)
+     ON CONFLICT (user_low, user_high) DO NOTHING
+     RETURNING id",
+);
+static ADD_MEMBERS: Sql = Sql::new(
+    "INSERT INTO thread_members (user_id, thread_id, updated) VALUES ($1, $3, $4), ($2, $3, $4)",
+);
+static BY_PAIR: Sql = Sql::new("SELECT id FROM threads WHERE user_low = $1 AND user_high = $2");
+static DELETE: Sql = Sql::new("DELETE FROM threads WHERE id = $1");
+pub(crate) static UNREAD_IN: Sql =
+    Sql::new("SELECT unread FROM thread_members WHERE user_id = $1 AND thread_id = $2");
+
+pub(crate) async fn members(db: &impl Db, id: i64) -> StoreResult<Option<ThreadMembers>> {
+    db.row(&MEMBERS, &[&id]).await
+}
+
+pub(crate) async fn view(db: &impl Db, id: i64, viewer: i64) -> StoreResult<Option<ThreadView>> {
+    db.row(&VIEW, &[&id, &viewer]).await
+}
+
+/// A user's unread count in one thread (0 when they are not in it).
+pub(crate) async fn unread_in(db: &impl Db, user: i64, thread: i64) -> StoreResult<i64> {
+    let unread: Option<i64> = db.row(&UNREAD_IN, &[&user, &thread]).await?;
+    Ok(unread.unwrap_or(0))
+}
+
+async fn create(
+    tx: &mut impl Tx,
+    low: i64,
+    high: i64,
+    viewer: i64,
+) -> StoreResult<(ThreadView, bool)> {
+    let now = tx.now();
+    let inserted: Option<i64> = tx.row(&INSERT, &[&low, &high, &now]).await?;
+    let (id, created) = match inserted {
+        Some(id) => {
+            tx.execute(&ADD_MEMBERS, &[&low, &high, &id, &now]).await?;
+            for user in [low, high] {
+                let view = view(tx, id, user).await?.ok_or_else(super::db::vanished)?;
+                events::tell(tx, &[user], Payload::ThreadCreated { thread: &view }).await?;
+            }
+            (id, true)
+        }
+        None => (tx.one(&BY_PAIR, &[&low, &high]).await?, false),
+    };
+    let view = view(tx, id, viewer)
+        .await?
+        .ok_or_else(super::db::vanished)?;
+    Ok((view, created))
+}
+
+async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
+    let Some(members) = tx.row::<ThreadMembers>(&MEMBERS_FOR_UPDATE, &[&id]).await? else {
+        return Ok(false);
+    };
+    events::redact_thread(tx, id).await?;
+    tx.execute(&DELETE, &[&id]).await?;
+    events::tell(tx, &members.users, Payload::ThreadDeleted { thread: id }).await?;
+    Ok(true)
+}
+
+impl Store {
+    pub async fn thread_members(&self, id: i64) -> StoreResult<Option<ThreadMembers>> {
+        read!(self, |db| members(db, id).await)
+    }
+
+    /// A thread as `viewer` sees it.
+    pub async fn thread_view(&self, id: i64, viewer: i64) -> StoreResult<Option<ThreadView>> {
+        read!(self, |db| view(db, id, viewer).await)
+    }
+
+    /// The thread of two different users as `viewer` sees it, created when there is none
+    /// (`true`). The pair's unique constraint makes concurrent creations end in one thread.
+    pub async fn create_thread(
+        &self,
+        a: i64,
+        b: i64,
+        viewer: i64,
+    ) -> StoreResult<(ThreadView, bool)> {
+        let (low, high) = (a.min(b), a.max(b));
+        write!(self, |tx| create(tx, low, high, viewer).await)
+    }
+
+    /// Deletes a thread and its messages (whose text leaves every stored log); both
+    /// participants get `thread.deleted`.
+    pub async fn delete_thread(&self, id: i64) -> StoreResult<bool> {
+        write!(self, |tx| delete(tx, id).await)
+    }
+
+    /// A page of a user's threads, most recent activity first.
+    pub async fn threads_of(
+        &self,
+        user: i64,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Counted<ThreadView>> {
+        read!(self, |db| {
+            Ok(Counted {
+                count: db.one(&COUNT, &[&user]).await?,
+                items: db.rows(&LIST, &[&user, &limit, &offset]).await?,
+            })
+        })
+    }
+}
