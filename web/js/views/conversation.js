@@ -23,6 +23,9 @@ const blockBtn = $('block');
 
 const cache = new Map(); // key → {node, sig}
 let stuck = true; // keep the newest message in view
+let lastScrollAt = 0; // the reader's last scroll (see renderWhenStill)
+let deferred = null; // a render waiting for the scrolling to pause
+let ownScrollAt = 0; // when we last moved the scroll position ourselves (not the reader)
 let other = null; // the other participant {id, username}
 
 /* ---------- opening ---------- */
@@ -138,22 +141,32 @@ function isAtBottom() {
 }
 
 function toBottom() {
+  ownScrollAt = performance.now();
   feed.scrollTop = feed.scrollHeight;
 }
 
+/** The first message in view and where it is (by id: its node may be rebuilt meanwhile). */
 function captureAnchor() {
   const top = feed.getBoundingClientRect().top;
   for (const el of feed.children) {
+    if (!el.classList.contains('message')) continue;
     const r = el.getBoundingClientRect();
-    if (r.bottom > top + 1 && el.classList.contains('message')) return { el, offset: r.top - top };
+    if (r.bottom > top + 1) {
+      const sel = el.dataset.messageId ? `[data-message-id="${el.dataset.messageId}"]` : `[data-client-id="${el.dataset.clientId}"]`;
+      return { sel, offset: r.top - top };
+    }
   }
   return null;
 }
 
 function restoreAnchor(a) {
-  if (!a?.el.isConnected) return;
-  const delta = a.el.getBoundingClientRect().top - feed.getBoundingClientRect().top - a.offset;
-  if (delta) feed.scrollTop += delta;
+  const el = a && feed.querySelector(a.sel);
+  if (!el) return;
+  const delta = el.getBoundingClientRect().top - feed.getBoundingClientRect().top - a.offset;
+  if (delta) {
+    ownScrollAt = performance.now();
+    feed.scrollTop += delta;
+  }
 }
 
 /** A node by key, rebuilt only when what it shows changed (its signature or its object). */
@@ -297,6 +310,7 @@ function onScroll() {
     $('to-latest-count').hidden = !unread;
     $('to-latest-count').textContent = unread;
     const margin = Math.max(800, feed.clientHeight * 1.5);
+    if (deferred) return; // the last page is not on screen yet
     if (conv.hasOlder && feed.scrollTop < margin) history.loadOlder();
     else if (conv.hasNewer && feed.scrollHeight - feed.scrollTop - feed.clientHeight < margin) history.loadNewer();
   });
@@ -480,6 +494,28 @@ convEl.addEventListener('drop', (e) => {
 
 /* ---------- live updates ---------- */
 
+// While the reader is scrolling, a programmatic scroll can be overridden by the scroll still
+// in progress (the view would jump by a page): hold renders until the scrolling pauses.
+for (const type of ['wheel', 'touchmove', 'scroll']) {
+  feed.addEventListener(type, () => {
+    const now = performance.now();
+    if (type !== 'scroll' || now - ownScrollAt > 50) lastScrollAt = now;
+  }, { passive: true });
+}
+function renderWhenStill(reason) {
+  const wait = 100 - (performance.now() - lastScrollAt);
+  if (stuck || wait <= 0 || reason === 'ready' || reason === 'latest') {
+    clearTimeout(deferred);
+    deferred = null;
+    render(reason);
+  } else if (!deferred) {
+    deferred = setTimeout(() => {
+      deferred = null;
+      renderWhenStill(reason);
+    }, wait);
+  }
+}
+
 on('conv', (reason) => {
   if (reason === 'close') return;
   if (reason === 'created' && document.visibilityState === 'hidden' && conv.firstUnread == null) {
@@ -490,11 +526,11 @@ on('conv', (reason) => {
     location.hash = '#/';
     return;
   }
-  render(reason);
+  renderWhenStill(reason);
 });
 on('outbox', () => {
   if (conv.id == null) return;
-  render('outbox');
+  renderWhenStill('outbox');
   const failed = outbox.pending(conv.id).find((e) => e.status === 403);
   if (failed) showNotice(failed.error, false);
 });
