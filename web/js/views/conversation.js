@@ -542,6 +542,8 @@ on('threads', onScroll);
 /** After sending: show the end of the conversation, where the new message is. */
 export function stickToBottom() {
   stuck = true;
+  conv.firstUnread = null; // answering means the new messages were read
+  render('sent');
   if (conv.hasNewer) history.toLatest();
   else toBottom();
 }
