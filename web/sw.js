@@ -3,7 +3,7 @@
 // never runs a stale client. API answers, events, files and the admin pages are never cached:
 // they pass straight through. Bump VERSION whenever a shell file changes.
 
-const VERSION = 'simple-chat-shell-v1';
+const VERSION = 'simple-chat-shell-v2';
 const SHELL = [
   '/',
   '/manifest.webmanifest',
@@ -24,6 +24,7 @@ const SHELL = [
   '/assets/js/views/login.js',
   '/assets/js/views/list.js',
   '/assets/js/views/conversation.js',
+  '/assets/js/views/header.js',
   '/assets/js/views/message.js',
   '/assets/js/views/composer.js',
   '/assets/js/views/picker.js',

@@ -1,7 +1,8 @@
 // Composer: the message box under a conversation. Enter sends, Shift+Enter breaks the line;
 // typing signals at most every 2 s; reply and edit modes (Esc cancels, ↑ in an empty box edits
-// your last message); files from the Attach button, drag-and-drop and paste, uploaded at once
-// with progress and sent with the message. Drafts are kept per conversation while the page lives.
+// your last message); files from the Attach button, drag-and-drop onto the conversation and
+// paste, uploaded at once with progress and sent with the message. Drafts are kept per
+// conversation while the page lives.
 
 import { api, upload } from '../api.js';
 import { h, icon } from '../dom.js';
@@ -229,3 +230,29 @@ function renderTray() {
       onclick: () => removeFile(f),
     }, icon('close')))));
 }
+
+/* ---------- drag and drop onto the conversation ---------- */
+
+const convEl = $('conv');
+const drop = $('drop');
+let dragDepth = 0;
+const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
+convEl.addEventListener('dragenter', (e) => {
+  if (!hasFiles(e)) return;
+  dragDepth++;
+  drop.hidden = false;
+});
+convEl.addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    drop.hidden = true;
+  }
+});
+convEl.addEventListener('dragover', (e) => hasFiles(e) && e.preventDefault());
+convEl.addEventListener('drop', (e) => {
+  dragDepth = 0;
+  drop.hidden = true;
+  if (!e.dataTransfer?.files.length) return;
+  e.preventDefault();
+  addFiles(e.dataTransfer.files);
+});

@@ -1,15 +1,16 @@
-// Conversation screen: the header (who, presence, block), the message feed and everything that
-// happens in it — day separators, the "New messages" divider, "Seen", the typing line, loading
-// older/newer pages while keeping the view still (scroll anchor), read marks for what is seen,
-// jumping to a message, keyboard moves between messages, and the message actions.
+// Conversation screen: the message feed and everything that happens in it — day separators,
+// the "New messages" divider, "Seen", loading older/newer pages while keeping the view still
+// (scroll anchor), read marks for what is seen, jumping to a message, keyboard and touch moves
+// between messages, and the message actions.
 
 import { api } from '../api.js';
-import { h, avatar, confirmDialog } from '../dom.js';
-import { dayKey, dayLabel, lastSeen } from '../format.js';
+import { h, confirmDialog } from '../dom.js';
+import { dayKey, dayLabel } from '../format.js';
 import { state, on, partner, apply, ensureThread } from '../store.js';
 import * as history from '../history.js';
 import * as outbox from '../outbox.js';
 import * as composer from './composer.js';
+import { showHeader, showNotice } from './header.js';
 import { messageNode } from './message.js';
 import { openPicker } from './picker.js';
 
@@ -17,9 +18,6 @@ const { conv } = history;
 const $ = (id) => document.getElementById(id);
 const feed = $('feed');
 const toLatestBtn = $('to-latest');
-const typingLine = $('typing');
-const notice = $('notice');
-const blockBtn = $('block');
 
 const cache = new Map(); // key → {node, sig}
 let stuck = true; // keep the newest message in view
@@ -48,9 +46,7 @@ export async function showConversation(id, around = null) {
   cache.clear();
   feed.replaceChildren();
   stuck = true;
-  hideNotice();
-  header();
-  typing();
+  showHeader(id, other);
   composer.setThread(id, other);
   const opening = history.open(id, around);
   feed.setAttribute('aria-label', `Messages with ${other.username}`);
@@ -62,76 +58,8 @@ export function hideConversation() {
   $('conv').hidden = true;
   $('conv-none').hidden = false;
   composer.setThread(null);
+  showHeader(null, null);
   other = null;
-}
-
-/* ---------- header, presence, typing, block ---------- */
-
-function header() {
-  if (!other) return;
-  $('conv-avatar').replaceChildren(avatar(other.username));
-  $('conv-name').textContent = other.username;
-  presence();
-  blockState();
-}
-
-function presence() {
-  if (!other) return;
-  const p = state.presence.get(other.id);
-  const el = $('conv-presence');
-  el.textContent = lastSeen(p);
-  el.classList.toggle('online', !!p?.online);
-  const face = $('conv-avatar').firstChild;
-  if (face && !!p?.online !== !!face.querySelector('.dot')) {
-    if (p?.online) face.append(h('span', { class: 'dot' }));
-    else face.querySelector('.dot').remove();
-  }
-}
-setInterval(presence, 30000);
-
-function typing() {
-  const on = conv.id != null && state.typing.has(conv.id);
-  typingLine.textContent = on ? `${other.username} is typing…` : '';
-  typingLine.hidden = !on;
-  if (on && stuck) toBottom();
-}
-
-function blockState() {
-  if (!other) return;
-  const blocked = state.blocks.has(other.id);
-  blockBtn.textContent = blocked ? 'Unblock' : 'Block';
-  blockBtn.title = `${blocked ? 'Unblock' : 'Block'} ${other.username}`;
-  composer.setBlocked(blocked);
-  if (blocked) showNotice(`You blocked ${other.username}. Neither of you can send messages until you unblock.`, false);
-  else if (notice.dataset.kind === 'block') hideNotice();
-  if (blocked) notice.dataset.kind = 'block';
-}
-
-blockBtn.addEventListener('click', async () => {
-  if (!other) return;
-  const blocked = state.blocks.has(other.id);
-  const target = other;
-  try {
-    await api(`/api/me/blocks/${target.id}/`, { method: blocked ? 'DELETE' : 'PUT' });
-    if (blocked) state.blocks.delete(target.id);
-    else state.blocks.add(target.id);
-    if (target === other) blockState();
-  } catch (e) {
-    showNotice(e.status === 404 || e.status === 405 ? 'Blocking is not available on this server.' : `Could not ${blocked ? 'unblock' : 'block'}: ${e.message}`);
-  }
-});
-
-let noticeTimer = 0;
-export function showNotice(text, autoHide = true) {
-  clearTimeout(noticeTimer);
-  notice.textContent = text;
-  notice.hidden = false;
-  delete notice.dataset.kind;
-  if (autoHide) noticeTimer = setTimeout(hideNotice, 8000);
-}
-function hideNotice() {
-  notice.hidden = true;
-  delete notice.dataset.kind;
 }
 
 /* ---------- the feed ---------- */
@@ -466,32 +394,6 @@ feed.addEventListener('click', (e) => {
   setActive(msg && !wasActive ? msg : null);
 });
 
-/* ---------- drag and drop ---------- */
-
-const convEl = $('conv');
-const drop = $('drop');
-let dragDepth = 0;
-const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
-convEl.addEventListener('dragenter', (e) => {
-  if (!hasFiles(e)) return;
-  dragDepth++;
-  drop.hidden = false;
-});
-convEl.addEventListener('dragleave', () => {
-  if (--dragDepth <= 0) {
-    dragDepth = 0;
-    drop.hidden = true;
-  }
-});
-convEl.addEventListener('dragover', (e) => hasFiles(e) && e.preventDefault());
-convEl.addEventListener('drop', (e) => {
-  dragDepth = 0;
-  drop.hidden = true;
-  if (!e.dataTransfer?.files.length) return;
-  e.preventDefault();
-  composer.addFiles(e.dataTransfer.files);
-});
-
 /* ---------- live updates ---------- */
 
 // While the reader is scrolling, a programmatic scroll can be overridden by the scroll still
@@ -534,9 +436,6 @@ on('outbox', () => {
   const failed = outbox.pending(conv.id).find((e) => e.status === 403);
   if (failed) showNotice(failed.error, false);
 });
-on('typing', (id) => id === conv.id && typing());
-on('presence', presence);
-on('blocks', blockState);
 on('threads', onScroll);
 
 /** After sending: show the end of the conversation, where the new message is. */
