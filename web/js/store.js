@@ -99,17 +99,47 @@ export async function loadBlocks() {
   } catch { /* blocking is optional */ }
 }
 
+/** What a frame changes in the conversation list (also replayed on a list fetched meanwhile). */
+function applyToList(f) {
+  const t = state.threads.get(f.thread?.id ?? f.thread ?? f.message?.thread);
+  switch (f.type) {
+    case 'message.created': {
+      const m = f.message;
+      if (!t) return ensureThread(m.thread).catch(() => {});
+      if (!t.last_message || m.id >= t.last_message.id) {
+        t.last_message = m;
+        t.updated = m.created;
+      }
+      if (f.unread_count != null) t.unread_count = f.unread_count;
+      break;
+    }
+    case 'message.updated':
+      if (t?.last_message?.id === f.message.id) t.last_message = f.message;
+      break;
+    case 'message.deleted':
+      if (t) {
+        t.unread_count = f.unread_count ?? t.unread_count;
+        if (t.last_message?.id === f.message) reloadThread(t.id);
+      }
+      break;
+    case 'messages.read':
+      if (t) {
+        t.unread_count = f.unread_count;
+        if (t.last_message && f.ids.includes(t.last_message.id)) t.last_message.is_read = true;
+      }
+      break;
+    case 'thread.created':
+      state.threads.set(f.thread.id, f.thread);
+      break;
+    case 'thread.deleted':
+      state.threads.delete(f.thread);
+      break;
+  }
+}
+
 /** A message the server stored (from an event or from the answer to our POST). */
 export function messageCreated(m, unread) {
-  const t = state.threads.get(m.thread);
-  if (!t) ensureThread(m.thread).catch(() => {});
-  else {
-    if (!t.last_message || m.id >= t.last_message.id) {
-      t.last_message = m;
-      t.updated = m.created;
-    }
-    if (unread != null) t.unread_count = unread;
-  }
+  applyToList({ type: 'message.created', message: m, unread_count: unread });
   if (m.sender !== state.me?.id && state.typing.delete(m.thread)) emit('typing', m.thread);
   history.created(m);
   emit('message', m);
@@ -122,49 +152,18 @@ function forget(id) {
 }
 
 const typingTimers = new Map();
+const listLoads = new Set(); // frames seen while a list request is in flight, one array per request
 
-/** Apply one frame of the event stream; `live` is false for frames replayed after a gap. */
+/** Apply one frame of the event stream. */
 export function apply(f) {
-  const t = state.threads.get(f.thread?.id ?? f.thread ?? f.message?.thread);
+  for (const seen of listLoads) seen.push(f);
   switch (f.type) {
     case 'message.created':
       messageCreated(f.message, f.unread_count);
       if (f.message.sender !== state.me?.id) emit('incoming', f.message);
-      break;
-    case 'message.updated':
-      if (t?.last_message?.id === f.message.id) t.last_message = f.message;
-      history.updated(f.message);
-      emit('threads');
-      break;
-    case 'message.deleted':
-      forget(f.message);
-      if (t) {
-        t.unread_count = f.unread_count ?? t.unread_count;
-        if (t.last_message?.id === f.message) reloadThread(t.id);
-      }
-      history.deleted(f.thread, f.message);
-      emit('threads');
-      break;
-    case 'messages.read':
-      if (t) {
-        t.unread_count = f.unread_count;
-        if (t.last_message && f.ids.includes(t.last_message.id)) t.last_message.is_read = true;
-      }
-      history.read(f.thread, f.ids);
-      emit('threads');
-      break;
-    case 'thread.created':
-      upsertThread(f.thread);
-      loadPresence([partner(f.thread).id]);
-      break;
-    case 'thread.deleted':
-      state.threads.delete(f.thread);
-      history.threadDeleted(f.thread);
-      emit('threads');
-      emit('thread-deleted', f.thread);
-      break;
-    case 'typing': {
-      if (f.user === state.me?.id) break;
+      return;
+    case 'typing':
+      if (f.user === state.me?.id) return;
       state.typing.set(f.thread, Date.now() + 5000);
       clearTimeout(typingTimers.get(f.thread));
       typingTimers.set(f.thread, setTimeout(() => {
@@ -172,20 +171,51 @@ export function apply(f) {
         emit('typing', f.thread);
       }, 5000));
       emit('typing', f.thread);
-      break;
-    }
+      return;
     case 'presence':
       state.presence.set(f.user, { online: f.online, last_seen: f.last_seen });
       emit('presence', f.user);
+      return;
+  }
+  applyToList(f);
+  switch (f.type) {
+    case 'message.updated':
+      history.updated(f.message);
+      break;
+    case 'message.deleted':
+      forget(f.message);
+      history.deleted(f.thread, f.message);
+      break;
+    case 'messages.read':
+      history.read(f.thread, f.ids);
+      break;
+    case 'thread.created':
+      loadPresence([partner(f.thread).id]);
+      break;
+    case 'thread.deleted':
+      history.threadDeleted(f.thread);
+      emit('thread-deleted', f.thread);
       break;
   }
+  emit('threads');
 }
 
 /** Reload what HTTP knows (after a gap the log cannot fill, or a first connection). */
 export async function loadThreads() {
-  const page = await api(`/chat/user/${state.me.id}/thread/?limit=100`);
+  const seen = [];
+  listLoads.add(seen);
+  let page;
+  try {
+    page = await api(`/chat/user/${state.me.id}/thread/?limit=100`);
+  } finally {
+    listLoads.delete(seen);
+  }
   state.loaded = true;
-  setThreads(page, true);
+  state.threads.clear();
+  for (const t of page.results) state.threads.set(t.id, t);
+  state.nextThreads = page.next;
+  for (const f of seen) applyToList(f); // the page may predate them
+  emit('threads');
   loadPresence([...state.threads.values()].map((t) => partner(t).id));
 }
 

@@ -448,5 +448,5 @@ export function stickToBottom() {
 }
 
 on('thread-deleted', (id) => {
-  if (id === conv.id || (other && !state.threads.has(id) && location.hash.startsWith(`#/t/${id}`))) location.hash = '#/';
+  if (new RegExp(`^#/t/${id}(/|$)`).test(location.hash)) location.hash = '#/';
 });
