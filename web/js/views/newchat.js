@@ -45,6 +45,7 @@ async function search() {
 async function start(user) {
   error.textContent = '';
   try {
+    if (!state.me.username) state.me.username = (await api('/api/me/')).username;
     const t = await api('/chat/thread/', { method: 'POST', body: { user1: state.me.username, user2: user.username } });
     upsertThread(t);
     loadPresence([user.id]);
