@@ -17,9 +17,11 @@ import { renderList, select } from './views/list.js';
 import { showConversation, hideConversation, jumpTo, stickToBottom } from './views/conversation.js';
 import { showNotice } from './views/header.js';
 import * as composer from './views/composer.js';
-import { openNewChat } from './views/newchat.js';
-import { openSearch } from './views/search.js';
-import { openSettings } from './views/settings.js';
+
+// Dialogs used now and then load when first opened (the first page load stays small).
+const openNewChat = async () => (await import('./views/newchat.js')).openNewChat();
+const openSearch = async () => (await import('./views/search.js')).openSearch();
+const openSettings = async () => (await import('./views/settings.js')).openSettings();
 
 const $ = (id) => document.getElementById(id);
 let started = false;

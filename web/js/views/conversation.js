@@ -12,7 +12,6 @@ import * as outbox from '../outbox.js';
 import * as composer from './composer.js';
 import { showHeader, showNotice } from './header.js';
 import { messageNode } from './message.js';
-import { openPicker } from './picker.js';
 
 const { conv } = history;
 const $ = (id) => document.getElementById(id);
@@ -307,8 +306,10 @@ async function act(kind, m, arg) {
         return composer.replyTo(m);
       case 'edit':
         return composer.edit(m);
-      case 'react':
-        return openPicker(arg, (emoji) => react(m, emoji, true));
+      case 'react': {
+        const { openPicker } = await import('./picker.js'); // loaded when first needed
+        return openPicker(arg, (emoji) => act('addreact', m, emoji));
+      }
       case 'addreact':
         return await react(m, arg, true);
       case 'unreact':
