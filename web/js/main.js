@@ -70,22 +70,24 @@ function start() {
     connected(fresh) {
       helloAt = Date.now();
       // Data loaded before the stream's first hello may predate it: read it again once.
-      if (fresh) resync();
+      if (fresh) resync(false);
       else if (hist.conv.id != null && !hist.conv.ready && !hist.conv.loading) hist.reload();
       if (!state.me.username) loadMe();
       outbox.flush();
     },
-    resync,
+    resync: () => resync(true),
     state: banner,
     ended: () => end('expired'),
   });
   route();
 }
 
-function resync() {
+/** Read the list (and the open conversation) again: always after a gap the log cannot fill,
+ * and after the first hello only what was loaded before it. */
+function resync(all) {
   loadList();
   loadBlocks();
-  if (hist.conv.id != null && hist.conv.loadedAt < helloAt) hist.reload();
+  if (hist.conv.id != null && (all || hist.conv.loadedAt < helloAt)) hist.reload();
 }
 
 function stop(reason) {
@@ -99,6 +101,8 @@ function stop(reason) {
   hideConversation();
   reset();
   renderList();
+  $('me-name').textContent = 'Simple Chat';
+  $('me-avatar').replaceChildren();
   showUnread(0);
   banner('live');
   $('app').classList.remove('in-thread');
