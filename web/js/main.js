@@ -158,19 +158,25 @@ $('back').addEventListener('click', (e) => {
 /* ---------- connection banner ---------- */
 
 let bannerTimer = 0;
-function banner(s) {
+let linkState = 'live';
+/** The banner shows while the live connection is down (after a moment, so a quick reconnect
+ * does not flash it) or the browser says it is offline. */
+function banner(s = linkState) {
+  linkState = s;
   clearTimeout(bannerTimer);
   const el = $('status');
-  if (s !== 'down') {
-    el.hidden = true;
-    el.textContent = '';
-    return;
-  }
-  bannerTimer = setTimeout(() => {
+  const show = () => {
     el.textContent = navigator.onLine ? 'Reconnecting…' : 'You are offline. Reconnecting…';
     el.hidden = false;
-  }, 800);
+  };
+  if (started && !navigator.onLine) show();
+  else if (s === 'down') bannerTimer = setTimeout(show, 800);
+  else {
+    el.hidden = true;
+    el.textContent = '';
+  }
 }
+addEventListener('offline', () => banner());
 
 /* ---------- unread count, announcements, notifications ---------- */
 
@@ -213,7 +219,10 @@ document.addEventListener('visibilitychange', () => {
     socket.nudge();
   }
 });
-addEventListener('online', () => started && socket.nudge());
+addEventListener('online', () => {
+  banner();
+  if (started) socket.nudge();
+});
 
 if (current()) start();
 else showLogin(start);
