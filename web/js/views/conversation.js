@@ -4,7 +4,7 @@
 // between messages, and the message actions.
 
 import { api } from '../api.js';
-import { h, confirmDialog } from '../dom.js';
+import { h, avatar, confirmDialog } from '../dom.js';
 import { dayKey, dayLabel } from '../format.js';
 import { state, on, partner, apply, ensureThread } from '../store.js';
 import * as history from '../history.js';
@@ -121,8 +121,12 @@ function build() {
     }
     return items;
   }
-  items.push(cached('edge-top', `${conv.hasOlder}`, () => h('p', { class: 'feed-edge' },
-    conv.hasOlder ? 'Loading earlier messages…' : `This is the beginning of your conversation with ${other?.username}.`)));
+  const empty = !conv.messages.length && !conv.hasOlder && !outbox.pending(conv.id).length;
+  items.push(cached('edge-top', `${conv.hasOlder}${empty}`, () => (empty
+    ? h('div', { class: 'feed-empty' }, avatar(other?.username || '?', 'big'),
+      h('p', null, `No messages yet. Say hello to ${other?.username}!`))
+    : h('p', { class: 'feed-edge' },
+      conv.hasOlder ? 'Loading earlier messages…' : `This is the beginning of your conversation with ${other?.username}.`))));
   let seenId = null;
   if (!conv.hasNewer) {
     for (let i = conv.messages.length - 1; i >= 0; i--) {
