@@ -7,7 +7,7 @@ use crate::{
         throttle::LoginThrottle,
     },
     domain::{FieldErrors, Username, password_problems},
-    error::ApiError,
+    error::{AuthProblem, Error},
     store::{NewUser, Store, StoreError, User, UserChanges},
 };
 
@@ -71,22 +71,22 @@ fn check_profile(
     }
 }
 
-async fn hash_password(password: String) -> Result<String, ApiError> {
+async fn hash_password(password: String) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || password::hash(&password))
         .await
-        .map_err(|e| ApiError::Internal(e.into()))
+        .map_err(|e| Error::Internal(e.into()))
 }
 
-fn username_conflict(error: StoreError) -> ApiError {
+fn username_conflict(error: StoreError) -> Error {
     match error {
         StoreError::Conflict(ref what) if what == "users.username" => {
-            ApiError::field("username", USERNAME_TAKEN)
+            Error::field("username", USERNAME_TAKEN)
         }
         other => other.into(),
     }
 }
 
-pub async fn create(store: &Store, account: NewAccount) -> Result<User, ApiError> {
+pub async fn create(store: &Store, account: NewAccount) -> Result<User, Error> {
     let mut errors = FieldErrors::default();
     let username = match Username::parse(&account.username) {
         Ok(username) => Some(username),
@@ -133,7 +133,7 @@ pub async fn update(
     store: &Store,
     user: &User,
     changes: AccountChanges,
-) -> Result<Option<User>, ApiError> {
+) -> Result<Option<User>, Error> {
     let mut errors = FieldErrors::default();
     if let Some(username) = &changes.username
         && let Err(message) = Username::parse(username)
@@ -182,17 +182,14 @@ pub enum LoginError {
     Throttled(u64),
     /// Wrong username or password, or an inactive user (indistinguishable on purpose).
     Invalid,
-    Failed(ApiError),
+    Failed(Error),
 }
 
-impl From<LoginError> for ApiError {
-    fn from(error: LoginError) -> ApiError {
+impl From<LoginError> for Error {
+    fn from(error: LoginError) -> Error {
         match error {
-            LoginError::Throttled(seconds) => ApiError::Throttled(seconds),
-            LoginError::Invalid => ApiError::Unauthorized {
-                detail: "No active account found with the given credentials",
-                code: None,
-            },
+            LoginError::Throttled(seconds) => Error::Throttled(seconds),
+            LoginError::Invalid => Error::Unauthenticated(AuthProblem::BadCredentials),
             LoginError::Failed(error) => error,
         }
     }
@@ -221,7 +218,7 @@ pub async fn login(
         }
     })
     .await
-    .map_err(|e| LoginError::Failed(ApiError::Internal(e.into())))?;
+    .map_err(|e| LoginError::Failed(Error::Internal(e.into())))?;
     let (user, new_hash) = match (user, verified) {
         (Some(user), Verified::Yes) if user.is_active => (user, None),
         (Some(user), Verified::YesRehash(hash)) if user.is_active => (user, Some(hash)),

@@ -16,7 +16,7 @@ use crate::{
     App, Config,
     accounts::{self, AccountChanges, NewAccount},
     config::{DEFAULT_DATABASE_URL, redact_url},
-    error::ApiError,
+    error::Error,
     store::Store,
 };
 
@@ -369,9 +369,9 @@ fn prompt_new_password(username: &str) -> anyhow::Result<String> {
 }
 
 /// An API error as lines a person reads (`username: A user with that username already exists.`).
-pub fn describe(error: &ApiError) -> String {
+pub fn describe(error: &Error) -> String {
     match error {
-        ApiError::Validation(Value::Object(fields)) => fields
+        Error::Invalid(Value::Object(fields)) => fields
             .iter()
             .flat_map(|(field, messages)| {
                 let messages: Vec<String> = match messages {

@@ -27,6 +27,9 @@ pub struct Config {
     /// A WebSocket client that does not take a frame within this time is closed (4008) and
     /// resumes with `since`.
     pub websocket_send_timeout: Duration,
+    /// The start of every absolute link the server writes (`https://chat.example.org`); without
+    /// it links are built from the request's scheme and `Host`.
+    pub public_url: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://simple-chat.sqlite3";
@@ -46,6 +49,7 @@ impl Config {
             event_retention: Duration::from_secs(30 * 24 * 60 * 60),
             database: crate::store::StoreOptions::default(),
             websocket_send_timeout: Duration::from_secs(10),
+            public_url: None,
         }
     }
 }
@@ -67,6 +71,7 @@ impl fmt::Debug for Config {
             .field("event_retention", &self.event_retention)
             .field("database", &self.database)
             .field("websocket_send_timeout", &self.websocket_send_timeout)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 pub const USERNAME_MAX: usize = 150;
 pub const PASSWORD_MIN: usize = 8;
@@ -62,6 +62,30 @@ pub fn password_problems(password: &str, username: &str) -> Vec<String> {
     problems
 }
 
+/// A message's text: not blank, at most 10,000 characters, no NUL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageText(String);
+
+impl MessageText {
+    pub fn parse(raw: &str) -> Result<MessageText, String> {
+        if has_nul(raw) {
+            return Err(NUL_NOT_ALLOWED.into());
+        }
+        match message_text_problem(raw) {
+            Some(problem) => Err(problem),
+            None => Ok(MessageText(raw.to_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 /// A message body: a string, not blank, at most 10,000 characters.
 pub fn message_text_problem(text: &str) -> Option<String> {
     if text.trim().is_empty() {
@@ -76,6 +100,14 @@ pub fn message_text_problem(text: &str) -> Option<String> {
 }
 
 pub const REQUIRED: &str = "This field is required.";
+/// Django REST framework's message for a string holding `\u0000` (PostgreSQL cannot store it,
+/// so no backend does).
+pub const NUL_NOT_ALLOWED: &str = "Null characters are not allowed.";
+
+/// Whether a string holds a NUL character.
+pub fn has_nul(text: &str) -> bool {
+    text.contains('\0')
+}
 pub const NOT_A_STRING: &str = "Not a valid string.";
 pub const NOT_AN_INTEGER: &str = "A valid integer is required.";
 pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
@@ -119,11 +151,11 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
-    pub fn into_result(self) -> Result<(), ApiError> {
+    pub fn into_result(self) -> Result<(), Error> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation(Value::Object(self.0)))
+            Err(Error::Invalid(Value::Object(self.0)))
         }
     }
 }
@@ -182,6 +214,10 @@ impl<'a> Fields<'a> {
 
     fn string_value(&mut self, field: &str, value: &'a Value) -> Option<&'a str> {
         match value {
+            Value::String(s) if has_nul(s) => {
+                self.error(field, NUL_NOT_ALLOWED);
+                None
+            }
             Value::String(s) => Some(s.as_str()),
             Value::Null => {
                 self.error(field, "This field may not be null.");
@@ -219,7 +255,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub fn finish(self) -> Result<(), Error> {
         self.errors.into_result()
     }
 }
@@ -265,7 +301,7 @@ mod tests {
         assert_eq!(fields.required_str("user1"), None);
         assert_eq!(fields.required_str("user2"), None);
         assert_eq!(fields.optional_bool("flag"), None);
-        let Err(ApiError::Validation(errors)) = fields.finish() else {
+        let Err(Error::Invalid(errors)) = fields.finish() else {
             panic!("expected validation errors");
         };
         assert_eq!(errors["user1"], json!([NOT_A_STRING]));
@@ -276,7 +312,7 @@ mod tests {
     #[test]
     fn a_body_that_is_not_an_object_is_a_non_field_error() {
         let body = json!([1, 2]);
-        let Err(ApiError::Validation(errors)) = Fields::new(&body).finish() else {
+        let Err(Error::Invalid(errors)) = Fields::new(&body).finish() else {
             panic!("expected validation errors");
         };
         assert_eq!(

@@ -1,142 +1,77 @@
-//! The one error type of the HTTP API. Every variant becomes the Django REST framework shaped
-//! answer the contract describes; database and unexpected errors become a bare 500 whose details
-//! go to the log only.
+//! The errors the application's rules raise, in terms of what went wrong, not of HTTP: the API
+//! maps them to status codes and Django REST framework shaped bodies (`http::error`), the admin
+//! page to pages (`admin::page`), the command line to messages (`cli`).
 
-use axum::{
-    Json,
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
 use serde_json::{Map, Value, json};
 
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// 400 with `{"field": ["message", ...]}` (or nested for lists).
+pub enum Error {
+    /// Input that breaks a rule: `{"field": ["message", ...]}` (or nested for lists).
     #[error("validation failed: {0}")]
-    Validation(Value),
-    /// 400 with `{"detail": ...}` (malformed JSON and the like).
+    Invalid(Value),
+    /// Input that cannot be read at all (malformed JSON and the like).
     #[error("bad request: {0}")]
-    BadRequest(String),
-    #[error("unauthorized: {detail}")]
-    Unauthorized {
-        detail: &'static str,
-        code: Option<&'static str>,
-    },
+    Malformed(String),
+    /// Who is asking is not known, or their credentials no longer hold.
+    #[error("unauthorized: {0:?}")]
+    Unauthenticated(AuthProblem),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// It does not exist, or the requester may not know that it does.
     #[error("not found")]
     NotFound,
-    #[error("method not allowed")]
-    MethodNotAllowed(String),
-    #[error("payload too large")]
-    PayloadTooLarge(usize),
-    #[error("unsupported media type")]
-    UnsupportedMediaType(String),
+    /// Too many attempts; retry after this many seconds.
     #[error("throttled for {0} s")]
     Throttled(u64),
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// The server cannot take this now (a full queue, the database away); worth a retry.
+    #[error("service unavailable: {reason}")]
+    Unavailable {
+        reason: String,
+        retry_after: Option<u64>,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
-pub const NOT_AUTHENTICATED: ApiError = ApiError::Unauthorized {
-    detail: "Authentication credentials were not provided.",
-    code: None,
-};
-pub const TOKEN_NOT_VALID: ApiError = ApiError::Unauthorized {
-    detail: "Given token not valid for any token type",
-    code: Some("token_not_valid"),
-};
-pub const NO_PERMISSION: ApiError =
-    ApiError::Forbidden("You do not have permission to perform this action.");
+/// Why a request is not authenticated (each has simplejwt's wording).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthProblem {
+    NotProvided,
+    TokenNotValid,
+    UserNotFound,
+    UserInactive,
+    /// Wrong username or password, or an inactive user (indistinguishable on purpose).
+    BadCredentials,
+}
 
-impl ApiError {
+pub const NO_PERMISSION: Error =
+    Error::Forbidden("You do not have permission to perform this action.");
+
+impl Error {
     /// `{"field": ["message"]}`.
-    pub fn field(field: &str, message: impl Into<String>) -> ApiError {
+    pub fn field(field: &str, message: impl Into<String>) -> Error {
         let mut errors = Map::new();
         errors.insert(field.to_owned(), json!([message.into()]));
-        ApiError::Validation(Value::Object(errors))
+        Error::Invalid(Value::Object(errors))
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn body(&self) -> Value {
-        match self {
-            ApiError::Validation(errors) => errors.clone(),
-            ApiError::BadRequest(detail) => json!({ "detail": detail }),
-            ApiError::Unauthorized { detail, code } => match code {
-                Some(code) => json!({ "detail": detail, "code": code }),
-                None => json!({ "detail": detail }),
-            },
-            ApiError::Forbidden(detail) => json!({ "detail": detail }),
-            ApiError::NotFound => json!({ "detail": "Not found." }),
-            ApiError::MethodNotAllowed(method) => {
-                json!({ "detail": format!("Method \"{method}\" not allowed.") })
-            }
-            ApiError::PayloadTooLarge(limit) => {
-                json!({ "detail": format!("Request body is too large (limit {limit} bytes).") })
-            }
-            ApiError::UnsupportedMediaType(media) => {
-                json!({ "detail": format!("Unsupported media type \"{media}\" in request.") })
-            }
-            ApiError::Throttled(seconds) => json!({
-                "detail": format!("Request was throttled. Expected available in {seconds} seconds.")
-            }),
-            ApiError::Unavailable(_) => {
-                json!({ "detail": "Service temporarily unavailable, try again shortly." })
-            }
-            ApiError::Internal(_) => json!({ "detail": "A server error occurred." }),
+    pub fn unavailable(reason: impl Into<String>) -> Error {
+        Error::Unavailable {
+            reason: reason.into(),
+            retry_after: None,
         }
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> ApiError {
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Error {
         match error {
-            StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
-            other => ApiError::Internal(anyhow::Error::new(other)),
+            StoreError::Unavailable(reason) => Error::unavailable(reason),
+            other => Error::Internal(anyhow::Error::new(other)),
         }
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match &self {
-            ApiError::Internal(error) => tracing::error!(error = ?error, "internal error"),
-            ApiError::Unavailable(reason) => tracing::warn!(%reason, "service unavailable"),
-            _ => {}
-        }
-        let status = self.status();
-        let mut response = (status, Json(self.body())).into_response();
-        if let ApiError::Throttled(seconds) = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"api\""),
-            );
-        }
-        response
-    }
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,17 +1,24 @@
 //! Simple Chat: a fast, self-hostable server for one-to-one conversations.
 //!
 //! The binary (`main.rs`) only parses the command line and calls into this library; tests start
-//! the very same [`App`] on port 0.
+//! the very same [`App`] on port 0. This file holds what every part shares: the application
+//! state ([`Shared`]) and the assembly of the routers; no module below imports another's
+//! routes.
 //!
 //! Modules, by what they own:
 //! - [`config`]: the typed configuration; [`cli`]: the `simple-chat` commands.
-//! - [`http`]: routes, extractors, middleware — the HTTP contract.
+//! - [`http`]: the JSON API — routes, typed requests and answers, extractors, its OpenAPI
+//!   description at `/api/schema/` and reference at `/api/docs/`.
 //! - [`admin`]: the admin page at `/admin/` (server-rendered HTML for staff).
-//! - [`accounts`], [`policy`], [`domain`]: the rules (users, permissions, valid input), shared
-//!   by the API, the CLI and the admin page.
-//! - [`store`]: the database seam; every change and its events in one transaction.
-//! - [`auth`]: password hashes, tokens, login throttling.
 //! - [`web`]: the web client at `/` (embedded HTML, CSS and JavaScript modules).
+//! - [`server`]: the HTTP server loop (connection limits, timeouts, graceful shutdown).
+//! - [`accounts`], [`policy`], [`domain`]: the rules (users, permissions, valid input), shared
+//!   by the API, the CLI and the admin page; [`error`]: the errors they raise.
+//! - [`store`]: the database, by topic, on SQLite or PostgreSQL; every change and its events in
+//!   one transaction.
+//! - [`realtime`]: waking WebSocket and long-poll connections when their user's log grows.
+//! - [`auth`]: password hashes, tokens, login throttling.
+//! - [`moving`]: `migrate-data` and `import-django`.
 
 pub mod accounts;
 pub mod admin;
@@ -25,12 +32,14 @@ pub mod http;
 pub mod moving;
 pub mod policy;
 pub mod realtime;
+pub mod server;
 pub mod store;
 pub mod web;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use axum::Router;
 
 pub use config::Config;
 
@@ -40,13 +49,34 @@ use crate::{
         jwt::{TokenKeys, generate_secret},
         throttle::LoginThrottle,
     },
-    http::{AppState, Shared},
     realtime::Hub,
     store::Store,
 };
 
 /// The settings key under which a generated token signing key is kept.
 const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
+
+/// What every handler (API, admin page, real time) can reach.
+pub struct Shared {
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub keys: TokenKeys,
+    pub throttle: LoginThrottle,
+    pub config: Config,
+}
+
+pub type AppState = Arc<Shared>;
+
+/// Every route of an instance: the API (with its description and reference), the admin page
+/// and the web client, behind the layers they all share (request ids, logs, panics).
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(http::router(state.config.body_limit))
+        .merge(admin::router())
+        .merge(web::router())
+        .fallback(http::not_found);
+    server::with_shared_layers(routes, state.config.body_limit).with_state(state)
+}
 
 /// A running instance's shared parts: the store, the token keys, the configuration.
 #[derive(Clone)]
@@ -126,8 +156,8 @@ impl App {
         prune_old_events(self.store(), self.state.config.event_retention).await
     }
 
-    /// Serves the API until `shutdown` resolves; in-flight requests are finished first and
-    /// WebSocket clients are told to reconnect. Old events are pruned in the background.
+    /// Serves until `shutdown` resolves; in-flight requests are finished first and WebSocket
+    /// clients are told to reconnect. Old events are pruned in the background.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -138,7 +168,7 @@ impl App {
             self.state.config.event_retention,
         ));
         let follower = self.state.store.follow_other_instances();
-        let served = http::serve(self.state, listener, shutdown).await;
+        let served = server::serve(self.state, listener, shutdown).await;
         pruner.abort();
         if let Some(follower) = follower {
             follower.abort();
@@ -148,8 +178,8 @@ impl App {
 }
 
 /// Deletes events older than the retention period, now and every ten minutes.
-async fn prune_events(store: Store, retention: std::time::Duration) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+async fn prune_events(store: Store, retention: Duration) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
     loop {
         every.tick().await;
         if let Err(error) = prune_old_events(&store, retention).await {
@@ -160,7 +190,7 @@ async fn prune_events(store: Store, retention: std::time::Duration) {
 
 /// Deletes events older than `retention`, in batches so that no single write holds the
 /// database for long; returns how many went.
-async fn prune_old_events(store: &Store, retention: std::time::Duration) -> anyhow::Result<usize> {
+async fn prune_old_events(store: &Store, retention: Duration) -> anyhow::Result<usize> {
     const BATCH: i64 = 5_000;
     let age = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
     let cutoff = clock::Timestamp(clock::Timestamp::now().micros().saturating_sub(age));

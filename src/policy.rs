@@ -2,36 +2,32 @@
 //! ask these questions instead of checking roles themselves.
 
 use crate::{
-    error::{ApiError, NO_PERMISSION},
+    error::{Error, NO_PERMISSION},
     store::{Store, ThreadMembers, User},
 };
 
 /// A thread is visible to its two participants and to staff; to anyone else it does not exist.
-pub async fn visible_thread(
-    store: &Store,
-    user: &User,
-    id: i64,
-) -> Result<ThreadMembers, ApiError> {
-    let members = store.thread_members(id).await?.ok_or(ApiError::NotFound)?;
+pub async fn visible_thread(store: &Store, user: &User, id: i64) -> Result<ThreadMembers, Error> {
+    let members = store.thread_members(id).await?.ok_or(Error::NotFound)?;
     may_see(user, &members)?;
     Ok(members)
 }
 
 /// The visibility rule of [`visible_thread`], for a thread already read.
-pub fn may_see(user: &User, members: &ThreadMembers) -> Result<(), ApiError> {
+pub fn may_see(user: &User, members: &ThreadMembers) -> Result<(), Error> {
     if user.is_staff || members.includes(user.id) {
         Ok(())
     } else {
-        Err(ApiError::NotFound)
+        Err(Error::NotFound)
     }
 }
 
 /// Only a thread's participants post in it (staff read any thread, but post only in their own).
-pub fn may_post(user: &User, members: &ThreadMembers) -> Result<(), ApiError> {
+pub fn may_post(user: &User, members: &ThreadMembers) -> Result<(), Error> {
     if members.includes(user.id) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
+        Err(Error::Forbidden(
             "Only the thread's participants may post in it.",
         ))
     }
@@ -39,7 +35,7 @@ pub fn may_post(user: &User, members: &ThreadMembers) -> Result<(), ApiError> {
 
 /// Per-user resources (a user's thread list, unread count): that user or staff. Anyone else
 /// gets 403 whether or not the user exists; staff learn that an unknown user is 404.
-pub async fn user_scope(store: &Store, user: &User, target: i64) -> Result<(), ApiError> {
+pub async fn user_scope(store: &Store, user: &User, target: i64) -> Result<(), Error> {
     if user.id == target {
         return Ok(());
     }
@@ -48,12 +44,12 @@ pub async fn user_scope(store: &Store, user: &User, target: i64) -> Result<(), A
     }
     match store.user(target).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::NotFound),
+        None => Err(Error::NotFound),
     }
 }
 
 /// Managing users: staff only.
-pub fn require_staff(user: &User) -> Result<(), ApiError> {
+pub fn require_staff(user: &User) -> Result<(), Error> {
     if user.is_staff {
         Ok(())
     } else {
@@ -63,10 +59,10 @@ pub fn require_staff(user: &User) -> Result<(), ApiError> {
 
 /// Granting or removing superuser status, and changing a superuser's account, are for
 /// superusers only.
-pub fn may_manage(actor: &User, target: &User, sets_superuser: bool) -> Result<(), ApiError> {
+pub fn may_manage(actor: &User, target: &User, sets_superuser: bool) -> Result<(), Error> {
     require_staff(actor)?;
     if (sets_superuser || target.is_superuser) && !actor.is_superuser {
-        return Err(ApiError::Forbidden(
+        return Err(Error::Forbidden(
             "Only a superuser may change superuser accounts or status.",
         ));
     }
@@ -74,11 +70,11 @@ pub fn may_manage(actor: &User, target: &User, sets_superuser: bool) -> Result<(
 }
 
 /// Creating a thread: a participant of it, or staff.
-pub fn may_create_thread(user: &User, a: &User, b: &User) -> Result<(), ApiError> {
+pub fn may_create_thread(user: &User, a: &User, b: &User) -> Result<(), Error> {
     if user.is_staff || user.id == a.id || user.id == b.id {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
+        Err(Error::Forbidden(
             "You can only start threads you take part in.",
         ))
     }

@@ -15,8 +15,8 @@ use super::{
     },
 };
 use crate::{
+    AppState,
     accounts::{self, LoginError},
-    http::AppState,
 };
 
 /// `GET /admin/`: what there is, and where to go.

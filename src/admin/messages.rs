@@ -12,7 +12,7 @@ use super::{
     session::{Staff, StaffForm},
 };
 use crate::{
-    http::AppState,
+    AppState,
     store::admin::{MessageFilter, MessageSummary},
 };
 

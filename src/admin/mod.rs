@@ -23,7 +23,7 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::http::AppState;
+use crate::AppState;
 
 use page::AdminError;
 

@@ -13,7 +13,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, Value, context};
 use serde_json::Value as Json;
 use time::{OffsetDateTime, macros::format_description};
 
-use crate::{clock::Timestamp, domain::PASSWORD_MIN, error::ApiError, store::StoreError};
+use crate::{clock::Timestamp, domain::PASSWORD_MIN, error::Error, store::StoreError};
 
 /// Every template, embedded in the binary by name.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -206,16 +206,16 @@ impl AdminError {
     }
 }
 
-impl From<ApiError> for AdminError {
-    fn from(error: ApiError) -> AdminError {
+impl From<Error> for AdminError {
+    fn from(error: Error) -> AdminError {
         match error {
-            ApiError::NotFound => AdminError::NotFound,
-            ApiError::Forbidden(message) => AdminError::Forbidden(message.into()),
-            ApiError::Unavailable(reason) => {
+            Error::NotFound => AdminError::NotFound,
+            Error::Forbidden(message) => AdminError::Forbidden(message.into()),
+            Error::Unavailable { reason, .. } => {
                 tracing::warn!(%reason, "service unavailable");
                 AdminError::Unavailable
             }
-            ApiError::Internal(error) => AdminError::Internal(error),
+            Error::Internal(error) => AdminError::Internal(error),
             other => AdminError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -223,7 +223,7 @@ impl From<ApiError> for AdminError {
 
 impl From<StoreError> for AdminError {
     fn from(error: StoreError) -> AdminError {
-        ApiError::from(error).into()
+        Error::from(error).into()
     }
 }
 

@@ -22,8 +22,8 @@ use subtle::ConstantTimeEq;
 
 use super::page::{AdminError, AdminResult, Form};
 use crate::{
+    AppState,
     clock::Timestamp,
-    http::AppState,
     store::{
         User,
         sessions::{AdminSession, NewAdminSession},

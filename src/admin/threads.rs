@@ -14,7 +14,7 @@ use super::{
     session::{Staff, StaffForm},
 };
 use crate::{
-    http::AppState,
+    AppState,
     store::{MessageWindow, admin::ThreadSummary},
 };
 

@@ -17,10 +17,10 @@ use super::{
     session::{self, Staff, StaffForm, with_cookie},
 };
 use crate::{
+    AppState,
     accounts::{self, AccountChanges, NewAccount},
     domain::{Username, password_problems},
-    error::ApiError,
-    http::AppState,
+    error::Error,
     policy,
     store::{User, admin::UserFilter},
 };
@@ -95,9 +95,9 @@ fn check_new_password(errors: &mut Errors, password: &str, again: &str, username
 }
 
 /// The field errors of a failed account change, or the page for any other failure.
-fn validation(error: ApiError) -> AdminResult<Errors> {
+fn validation(error: Error) -> AdminResult<Errors> {
     match error {
-        ApiError::Validation(errors) => Ok(field_errors(&errors)),
+        Error::Invalid(errors) => Ok(field_errors(&errors)),
         other => Err(other.into()),
     }
 }

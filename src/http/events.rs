@@ -17,16 +17,19 @@ use serde_json::{Value, json, value::RawValue};
 use tokio::time::{Instant, timeout};
 
 use super::{
-    AppState,
+    error::{ApiResult, Detail, ValidationErrors},
     extract::{ListQuery, authenticate, bearer_token},
 };
 use crate::{
+    AppState,
     auth::jwt::TokenType,
     domain::{FieldErrors, NOT_AN_INTEGER},
-    error::{ApiError, ApiResult, NOT_AUTHENTICATED},
+    error::{AuthProblem, Error},
     realtime::{Subscription, Wake, frame, needs_resync},
     store::User,
 };
+
+const NOT_AUTHENTICATED: Error = Error::Unauthenticated(AuthProblem::NotProvided);
 
 /// The user's session ended (password changed, deactivated, deleted): sign in again.
 pub const CLOSE_SIGNED_OUT: u16 = 4001;
@@ -54,7 +57,7 @@ const SOCKET_BUFFER: usize = 1024;
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 
 /// `since`, validated against the user's log: `None` means "from now".
-fn parse_since(query: &ListQuery, head: i64) -> ApiResult<Option<i64>> {
+fn parse_since(query: &ListQuery, head: i64) -> Result<Option<i64>, Error> {
     let Some(raw) = query.get("since") else {
         return Ok(None);
     };
@@ -71,7 +74,11 @@ fn parse_since(query: &ListQuery, head: i64) -> ApiResult<Option<i64>> {
 }
 
 /// Who is connecting: a token from `?token=` or the `Authorization` header.
-async fn connecting_user(state: &AppState, parts: &Parts, query: &ListQuery) -> ApiResult<User> {
+async fn connecting_user(
+    state: &AppState,
+    parts: &Parts,
+    query: &ListQuery,
+) -> Result<User, Error> {
     let token = match query.get("token") {
         Some(token) => token,
         None => parts
@@ -83,7 +90,36 @@ async fn connecting_user(state: &AppState, parts: &Parts, query: &ListQuery) -> 
     authenticate(state, token, TokenType::Access).await
 }
 
-/// `GET /ws?since=<seq>`: authenticates and validates before upgrading.
+/// `?since=&token=` of the real-time endpoints.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct EventParams {
+    /// The last seq the client processed; events after it are sent first. Without it, only
+    /// events from now on.
+    since: Option<i64>,
+    /// The access token (browsers cannot set headers on a WebSocket); or `Authorization`.
+    token: Option<String>,
+}
+
+/// `?timeout=` of the long poll.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PollParams {
+    /// Seconds to wait for an event: default 30, at most 60.
+    timeout: Option<u64>,
+}
+
+/// The WebSocket: `hello`, then the user's events after `since`, then live ones (see
+/// docs/REALTIME.md for frames and close codes). Refused before the upgrade when the token or
+/// `since` is bad.
+#[utoipa::path(get, path = "/ws", tag = "real time", params(EventParams),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+    ))]
 pub async fn websocket(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
     match upgrade(state, &mut parts).await {
@@ -93,13 +129,13 @@ pub async fn websocket(State(state): State<AppState>, request: axum::extract::Re
 }
 
 async fn upgrade(state: AppState, parts: &mut Parts) -> ApiResult<Response> {
-    let query = ListQuery::from_request_parts(parts, &()).await?;
+    let query = ListQuery::parse(parts, state.config.public_url.as_deref())?;
     let user = connecting_user(&state, parts, &query).await?;
     let (head, _) = state.store.event_bounds(user.id).await?;
     let since = parse_since(&query, head)?;
     let upgrade = WebSocketUpgrade::from_request_parts(parts, &())
         .await
-        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+        .map_err(|rejection| Error::Malformed(rejection.body_text()))?;
     Ok(upgrade
         .read_buffer_size(SOCKET_BUFFER)
         .write_buffer_size(0)
@@ -251,9 +287,12 @@ async fn stream(
 }
 
 /// The long poll's answer: frames after `since`, and where to resume.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventsPage {
+    /// Frames as on the WebSocket (see docs/REALTIME.md).
+    #[schema(value_type = Vec<Object>)]
     pub events: Vec<Box<RawValue>>,
+    /// Where to resume: pass it as `since` next time.
     pub seq: i64,
 }
 
@@ -274,7 +313,15 @@ impl EventsPage {
     }
 }
 
-/// `GET /api/events/?since=<seq>&timeout=<seconds>`: the log over plain HTTP.
+/// The event log over plain HTTP (long poll): answers at once when events after `since`
+/// exist, otherwise when one arrives or after `timeout` seconds with an empty list.
+#[utoipa::path(get, path = "/api/events", tag = "real time", security(("bearer" = [])),
+    params(EventParams, PollParams),
+    responses(
+        (status = 200, body = EventsPage),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+    ))]
 pub async fn poll(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
     match long_poll(state, &mut parts).await {
@@ -283,8 +330,8 @@ pub async fn poll(State(state): State<AppState>, request: axum::extract::Request
     }
 }
 
-async fn long_poll(state: AppState, parts: &mut Parts) -> ApiResult<EventsPage> {
-    let query = ListQuery::from_request_parts(parts, &()).await?;
+async fn long_poll(state: AppState, parts: &mut Parts) -> Result<EventsPage, Error> {
+    let query = ListQuery::parse(parts, state.config.public_url.as_deref())?;
     let header = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -295,7 +342,7 @@ async fn long_poll(state: AppState, parts: &mut Parts) -> ApiResult<EventsPage> 
         None => POLL_DEFAULT_TIMEOUT,
         Some(raw) => match raw.parse::<u64>() {
             Ok(seconds) => seconds.min(POLL_MAX_TIMEOUT),
-            Err(_) => return Err(ApiError::field("timeout", NOT_AN_INTEGER)),
+            Err(_) => return Err(Error::field("timeout", NOT_AN_INTEGER)),
         },
     };
     let mut subscription = state.hub.subscribe(user.id);

@@ -6,40 +6,209 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    AppState,
-    extract::{AuthUser, Id, JsonBody, ListQuery, parse_id},
+    error::{ApiResult, Detail, ValidationErrors},
+    extract::{AuthUser, Body, Deferred, FromJson, Id, ListQuery},
+    page::{Page, PageParams},
 };
 use crate::{
+    AppState,
     domain::{
-        CLIENT_ID_MAX, FieldErrors, Fields, IDS_PER_MARK, MESSAGES_PER_BATCH, NOT_AN_INTEGER,
-        message_text_problem, type_name,
+        CLIENT_ID_MAX, FieldErrors, Fields, IDS_PER_MARK, MESSAGES_PER_BATCH, MessageText,
+        NOT_AN_INTEGER, REQUIRED, type_name,
     },
-    error::{ApiError, ApiResult},
+    error::Error,
     policy,
-    store::{MessageWindow, NewMessage},
+    store::{Message, MessageWindow, NewMessage},
 };
 
-/// `GET /thread/<id>/message/`: oldest first; `?limit=&offset=`, or keyset `?after=<id>` /
-/// `?before=<id>`.
+/// One message of a batch.
+#[derive(Debug, ToSchema)]
+pub struct NewMessageItem {
+    /// When given, it must be the requester.
+    pub sender: Option<i64>,
+    #[schema(value_type = String)]
+    pub text: MessageText,
+    /// The sender's own id for the message (≤ 64 characters): a retry with the same one returns
+    /// the stored message instead of a duplicate.
+    pub client_id: Option<String>,
+}
+
+/// `{"messages": [...]}`: 1 to 100 messages, stored all or none.
+#[derive(Debug, ToSchema)]
+pub struct PostMessages {
+    pub messages: Vec<NewMessageItem>,
+}
+
+impl FromJson for PostMessages {
+    fn from_json(body: &Value) -> Result<PostMessages, Error> {
+        let mut fields = Fields::new(body);
+        let mut messages = Vec::new();
+        match fields.raw("messages") {
+            None if body.is_object() => fields.error("messages", REQUIRED),
+            None => {}
+            Some(Value::Array(items)) if items.is_empty() => {
+                fields.error("messages", "This list may not be empty.")
+            }
+            Some(Value::Array(items)) if items.len() > MESSAGES_PER_BATCH => fields.error(
+                "messages",
+                format!("Ensure this field has no more than {MESSAGES_PER_BATCH} elements."),
+            ),
+            Some(Value::Array(items)) => {
+                let mut item_errors = Vec::with_capacity(items.len());
+                for item in items {
+                    match item_from_json(item) {
+                        Ok(message) => {
+                            item_errors.push(Value::Object(Map::new()));
+                            messages.push(message);
+                        }
+                        Err(Error::Invalid(errors)) => item_errors.push(errors),
+                        Err(other) => return Err(other),
+                    }
+                }
+                if messages.len() != items.len() {
+                    fields.errors.set("messages", Value::Array(item_errors));
+                }
+            }
+            Some(other) => fields.error(
+                "messages",
+                format!(
+                    "Expected a list of items but got type \"{}\".",
+                    type_name(other)
+                ),
+            ),
+        }
+        fields.finish()?;
+        Ok(PostMessages { messages })
+    }
+}
+
+fn item_from_json(item: &Value) -> Result<NewMessageItem, Error> {
+    let mut fields = Fields::new(item);
+    let sender = fields.optional_id("sender");
+    let text = fields
+        .required_str("text")
+        .and_then(|text| match MessageText::parse(text) {
+            Ok(text) => Some(text),
+            Err(problem) => {
+                fields.error("text", problem);
+                None
+            }
+        });
+    let client_id = fields.optional_str("client_id");
+    match client_id {
+        Some("") => fields.error("client_id", "This field may not be blank."),
+        Some(c) if c.chars().count() > CLIENT_ID_MAX => fields.error(
+            "client_id",
+            format!("Ensure this field has no more than {CLIENT_ID_MAX} characters."),
+        ),
+        _ => {}
+    }
+    let client_id = client_id.map(str::to_owned);
+    fields.finish()?;
+    Ok(NewMessageItem {
+        sender,
+        text: text.ok_or_else(|| Error::Malformed("text is required".into()))?,
+        client_id,
+    })
+}
+
+/// `{"messages_ids": [1, 2, 3]}`: 1 to 1,000 ids.
+#[derive(Debug, ToSchema)]
+pub struct MarkRead {
+    pub messages_ids: Vec<i64>,
+}
+
+impl FromJson for MarkRead {
+    fn from_json(body: &Value) -> Result<MarkRead, Error> {
+        let mut fields = Fields::new(body);
+        let mut ids = Vec::new();
+        match fields.raw("messages_ids") {
+            None if body.is_object() => fields.error("messages_ids", REQUIRED),
+            None => {}
+            Some(Value::Array(items)) if items.is_empty() => {
+                fields.error("messages_ids", "This list may not be empty.")
+            }
+            Some(Value::Array(items)) if items.len() > IDS_PER_MARK => fields.error(
+                "messages_ids",
+                format!("Ensure this field has no more than {IDS_PER_MARK} elements."),
+            ),
+            Some(Value::Array(items)) => {
+                let mut bad = Map::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_i64() {
+                        Some(id) => ids.push(id),
+                        None => {
+                            bad.insert(i.to_string(), json!([NOT_AN_INTEGER]));
+                        }
+                    }
+                }
+                if !bad.is_empty() {
+                    fields.errors.set("messages_ids", Value::Object(bad));
+                }
+            }
+            Some(other) => fields.error(
+                "messages_ids",
+                format!(
+                    "Expected a list of items but got type \"{}\".",
+                    type_name(other)
+                ),
+            ),
+        }
+        fields.finish()?;
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(MarkRead { messages_ids: ids })
+    }
+}
+
+/// `{"marked": N}`: how many were newly marked read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Marked {
+    pub marked: i64,
+}
+
+/// `{"unread_count": N}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnreadCount {
+    pub unread_count: i64,
+}
+
+/// Keyset paging of a thread's messages.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Cursor {
+    /// The first `limit` messages after this id (with `before`: strictly between the two).
+    after: Option<i64>,
+    /// The last `limit` messages before this id.
+    before: Option<i64>,
+}
+
+/// The thread's messages, oldest first (participants and staff; anyone else 404).
+#[utoipa::path(get, path = "/thread/{id}/message", tag = "messages",
+    security(("bearer" = [])), params(("id" = i64, Path), PageParams, Cursor),
+    responses(
+        (status = 200, body = Page<Message>),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Id(thread): Id,
     query: ListQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<Message>>> {
     let mut errors = FieldErrors::default();
-    let mut cursor = |name: &str| {
-        let raw = query.get(name)?;
-        let id = parse_id(raw).or_else(|| (raw == "0").then_some(0));
-        if id.is_none() {
-            errors.add(name, NOT_AN_INTEGER);
-        }
-        id
-    };
-    let (after, before) = (cursor("after"), cursor("before"));
+    let (after, before) = (
+        query.id("after", &mut errors),
+        query.id("before", &mut errors),
+    );
     errors.into_result()?;
     policy::visible_thread(&state.store, &user, thread).await?;
 
@@ -92,151 +261,88 @@ pub async fn list(
             None,
         ),
     };
-    Ok(Json(json!({
-        "count": page.count, "next": next, "previous": previous, "results": page.items,
-    })))
+    Ok(Json(Page {
+        count: page.count,
+        next,
+        previous,
+        results: page.items,
+    }))
 }
 
-/// `POST /thread/<id>/message/` `{"messages": [{"sender"?, "text", "client_id"?}, ...]}` →
-/// 201 with the stored messages in the order sent; all or nothing.
+/// Posts a batch → 201 with the stored messages in the order sent; all or nothing.
+#[utoipa::path(post, path = "/thread/{id}/message", tag = "messages",
+    security(("bearer" = [])), params(("id" = i64, Path)), request_body = PostMessages,
+    responses(
+        (status = 201, body = Vec<Message>),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+        (status = 403, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Id(thread): Id,
-    JsonBody(body): JsonBody,
+    body: Deferred<PostMessages>,
 ) -> ApiResult<Response> {
     let members = policy::visible_thread(&state.store, &user, thread).await?;
-    let (batch, senders) = parse_batch(&body)?;
-    if senders.iter().any(|sender| *sender != user.id) {
-        return Err(ApiError::Forbidden(
-            "You can only post messages as yourself.",
-        ));
+    let batch = body.parse()?;
+    if batch
+        .messages
+        .iter()
+        .any(|item| item.sender.is_some_and(|sender| sender != user.id))
+    {
+        return Err(Error::Forbidden("You can only post messages as yourself.").into());
     }
     policy::may_post(&user, &members)?;
+    let batch = batch
+        .messages
+        .into_iter()
+        .map(|item| NewMessage {
+            text: item.text.into_inner(),
+            client_id: item.client_id,
+        })
+        .collect();
     let stored = state
         .store
         .post_messages(thread, user.id, batch)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
-/// Validates a batch; returns its messages and the senders that were named.
-fn parse_batch(body: &Value) -> ApiResult<(Vec<NewMessage>, Vec<i64>)> {
-    let mut fields = Fields::new(body);
-    let mut batch = Vec::new();
-    let mut senders = Vec::new();
-    match fields.raw("messages") {
-        None if body.is_object() => fields.error("messages", crate::domain::REQUIRED),
-        None => {}
-        Some(Value::Array(items)) if items.is_empty() => {
-            fields.error("messages", "This list may not be empty.")
-        }
-        Some(Value::Array(items)) if items.len() > MESSAGES_PER_BATCH => fields.error(
-            "messages",
-            format!("Ensure this field has no more than {MESSAGES_PER_BATCH} elements."),
-        ),
-        Some(Value::Array(items)) => {
-            let mut item_errors = Vec::with_capacity(items.len());
-            for item in items {
-                let mut item_fields = Fields::new(item);
-                let sender = item_fields.optional_id("sender");
-                let text = item_fields.required_str("text");
-                if let Some(problem) = text.and_then(message_text_problem) {
-                    item_fields.error("text", problem);
-                }
-                let client_id = item_fields.optional_str("client_id");
-                match client_id {
-                    Some("") => item_fields.error("client_id", "This field may not be blank."),
-                    Some(c) if c.chars().count() > CLIENT_ID_MAX => item_fields.error(
-                        "client_id",
-                        format!("Ensure this field has no more than {CLIENT_ID_MAX} characters."),
-                    ),
-                    _ => {}
-                }
-                match item_fields.finish() {
-                    Ok(()) => {
-                        item_errors.push(Value::Object(Map::new()));
-                        senders.extend(sender);
-                        batch.push(NewMessage {
-                            text: text.unwrap_or_default().to_owned(),
-                            client_id: client_id.map(str::to_owned),
-                        });
-                    }
-                    Err(ApiError::Validation(errors)) => item_errors.push(errors),
-                    Err(other) => return Err(other),
-                }
-            }
-            if batch.len() != items.len() {
-                fields.errors.set("messages", Value::Array(item_errors));
-            }
-        }
-        Some(other) => fields.error(
-            "messages",
-            format!(
-                "Expected a list of items but got type \"{}\".",
-                type_name(other)
-            ),
-        ),
-    }
-    fields.finish()?;
-    Ok((batch, senders))
-}
-
-/// `POST`/`PATCH /message/` `{"messages_ids": [...]}` → `{"marked": N}`.
+/// Marks read the listed messages the requester received; others are ignored.
+#[utoipa::path(post, path = "/message", tag = "messages", security(("bearer" = [])),
+    request_body = MarkRead,
+    responses(
+        (status = 200, body = Marked),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+    ))]
 pub async fn mark_read(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
-    let mut fields = Fields::new(&body);
-    let mut ids = Vec::new();
-    match fields.raw("messages_ids") {
-        None if body.is_object() => fields.error("messages_ids", crate::domain::REQUIRED),
-        None => {}
-        Some(Value::Array(items)) if items.is_empty() => {
-            fields.error("messages_ids", "This list may not be empty.")
-        }
-        Some(Value::Array(items)) if items.len() > IDS_PER_MARK => fields.error(
-            "messages_ids",
-            format!("Ensure this field has no more than {IDS_PER_MARK} elements."),
-        ),
-        Some(Value::Array(items)) => {
-            let mut bad = Map::new();
-            for (i, item) in items.iter().enumerate() {
-                match item.as_i64() {
-                    Some(id) => ids.push(id),
-                    None => {
-                        bad.insert(i.to_string(), json!([NOT_AN_INTEGER]));
-                    }
-                }
-            }
-            if !bad.is_empty() {
-                fields.errors.set("messages_ids", Value::Object(bad));
-            }
-        }
-        Some(other) => fields.error(
-            "messages_ids",
-            format!(
-                "Expected a list of items but got type \"{}\".",
-                type_name(other)
-            ),
-        ),
-    }
-    fields.finish()?;
-    ids.sort_unstable();
-    ids.dedup();
-    let marked = state.store.mark_read(user.id, ids).await?;
-    Ok(Json(json!({ "marked": marked })))
+    Body(request): Body<MarkRead>,
+) -> ApiResult<Json<Marked>> {
+    let marked = state.store.mark_read(user.id, request.messages_ids).await?;
+    Ok(Json(Marked { marked }))
 }
 
-/// `GET /user/<id>/message/` → `{"unread_count": N}`.
+/// Messages sent to the user and not yet read (that user or staff).
+#[utoipa::path(get, path = "/user/{id}/message", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user")),
+    responses(
+        (status = 200, body = UnreadCount),
+        (status = 401, body = Detail),
+        (status = 403, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn unread_count(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Id(target): Id,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UnreadCount>> {
     policy::user_scope(&state.store, &user, target).await?;
-    let count = state.store.unread_count(target).await?;
-    Ok(Json(json!({ "unread_count": count })))
+    let unread_count = state.store.unread_count(target).await?;
+    Ok(Json(UnreadCount { unread_count }))
 }

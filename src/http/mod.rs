@@ -1,212 +1,81 @@
-//! The HTTP API: routes (every URL of the original in both spellings), the middleware that makes
-//! every answer follow the contract (JSON errors, body limit, request ids, logs, panics), and
-//! the server loop with graceful shutdown.
+//! The JSON API: every URL of the original in both spellings, and what Simple Chat adds.
+//!
+//! Each endpoint is a handler with typed request and answer structs and a
+//! `#[utoipa::path]` description; [`api`] registers every one of them through `routes!`, so
+//! the router and the OpenAPI description (served at `/api/schema/`, readable at `/api/docs/`)
+//! are built from the same list and cannot drift. Errors are answered in Django REST
+//! framework's shapes ([`error`]); bad input is refused at the boundary ([`extract`]).
 
-mod events;
-mod extract;
+mod aliases;
+mod docs;
+pub mod error;
+pub mod events;
+pub mod extract;
 mod health;
 mod messages;
+pub mod page;
 mod threads;
 mod tokens;
 mod users;
 
-use std::{
-    future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
-
 use axum::{
     Router,
-    body::Body,
-    extract::{DefaultBodyLimit, Request, State},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    extract::Request,
+    http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
-use tower::Layer;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    normalize_path::NormalizePathLayer,
-    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    sensitive_headers::SetSensitiveRequestHeadersLayer,
-    trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
-};
-use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use extract::AuthUser;
 
-use crate::{
-    auth::{jwt::TokenKeys, throttle::LoginThrottle},
-    config::Config,
-    error::ApiError,
-    realtime::Hub,
-    store::Store,
-};
+use crate::{AppState, error::Error};
+use error::ApiError;
 
-/// What every handler can reach.
-pub struct Shared {
-    pub store: Store,
-    pub hub: Arc<Hub>,
-    pub keys: TokenKeys,
-    pub throttle: LoginThrottle,
-    pub config: Config,
-}
-
-pub type AppState = Arc<Shared>;
-
-pub fn router(state: AppState) -> Router {
-    let limit = state.config.body_limit;
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/ws", get(events::websocket))
-        .route("/api/events", get(events::poll))
-        .route("/api/token", post(tokens::obtain))
-        .route("/api/token/refresh", post(tokens::refresh))
-        .route("/api/token/verify", post(tokens::verify))
-        .route("/api/me", get(users::me))
-        .route("/api/users", get(users::list).post(users::create))
-        .route(
-            "/api/users/{id}",
-            get(users::detail)
-                .patch(users::update)
-                .delete(users::delete),
-        )
-        .route("/chat/thread", post(threads::create))
-        .route(
-            "/chat/thread/{id}",
-            get(threads::detail).delete(threads::delete),
-        )
-        .route("/chat/user/{id}/thread", get(threads::list_for_user))
-        .route(
-            "/thread/{id}/message",
-            get(messages::list).post(messages::create),
-        )
-        .route(
-            "/chat/thread/{id}/message",
-            get(messages::list).post(messages::create),
-        )
-        .route(
-            "/message",
-            post(messages::mark_read).patch(messages::mark_read),
-        )
-        .route(
-            "/chat/messages",
-            post(messages::mark_read).patch(messages::mark_read),
-        )
-        .route("/user/{id}/message", get(messages::unread_count))
-        .route("/chat/user/{id}/message", get(messages::unread_count))
-        .merge(crate::admin::router())
-        .merge(crate::web::router())
-        .fallback(not_found)
-        .layer(middleware::from_fn(contract_responses))
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn_with_state(limit, reject_large_bodies))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| {
-                    let id = request
-                        .extensions()
-                        .get::<RequestId>()
-                        .and_then(|id| id.header_value().to_str().ok())
-                        .unwrap_or("-");
-                    // The path only: a query string may carry a token.
-                    tracing::info_span!(
-                        "request",
-                        id,
-                        method = %request.method(),
-                        path = request.uri().path(),
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO))
-                .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(
-            REQUEST_ID.clone(),
-            Counter::default(),
+/// Every API route with its description. Routes are only ever added here, through `routes!`
+/// (which requires each handler's `#[utoipa::path]`).
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(events::websocket))
+        .routes(routes!(events::poll))
+        .routes(routes!(tokens::obtain))
+        .routes(routes!(tokens::refresh))
+        .routes(routes!(tokens::verify))
+        .routes(routes!(users::me))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::detail, users::update, users::delete))
+        .routes(routes!(threads::create))
+        .routes(routes!(threads::detail, threads::delete))
+        .routes(routes!(threads::list_for_user))
+        .routes(routes!(messages::list, messages::create))
+        .routes(routes!(aliases::list_messages, aliases::post_messages))
+        .routes(routes!(messages::mark_read, aliases::mark_read_patch))
+        .routes(routes!(
+            aliases::mark_read_post,
+            aliases::mark_read_patch_chat
         ))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
-        .with_state(state)
+        .routes(routes!(messages::unread_count))
+        .routes(routes!(aliases::unread_count))
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    state: AppState,
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let hub = state.hub.clone();
-    // Trailing slashes are trimmed before routing, so every URL works with and without one.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    let stop_realtime = {
-        let hub = hub.clone();
-        async move {
-            shutdown.await;
-            // Long polls answer at once and sockets close with 1001.
-            hub.shut_down();
-        }
-    };
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(stop_realtime)
-    .await?;
-    hub.drained(Duration::from_secs(5)).await;
-    Ok(())
+/// The OpenAPI 3.1 description of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
 }
 
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Request ids: a per-process random prefix and a counter (cheap, unique enough to grep logs).
-#[derive(Clone)]
-struct Counter {
-    prefix: String,
-    next: Arc<AtomicU64>,
+/// The API's routes, its description at `/api/schema/` and its reference at `/api/docs/`.
+pub fn router(_body_limit: usize) -> Router<AppState> {
+    let (routes, description) = api().split_for_parts();
+    routes
+        .layer(middleware::from_fn(contract_responses))
+        .merge(docs::router(description))
 }
 
-impl Default for Counter {
-    fn default() -> Counter {
-        Counter {
-            prefix: format!("{:08x}", rand::random::<u32>()),
-            next: Arc::new(AtomicU64::new(1)),
-        }
-    }
-}
-
-impl MakeRequestId for Counter {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound
-}
-
-/// A body announced larger than the limit is refused before anything else looks at it.
-async fn reject_large_bodies(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    let announced = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
-        return ApiError::PayloadTooLarge(limit).into_response();
-    }
-    next.run(request).await
+/// Anything no route serves.
+pub async fn not_found() -> ApiError {
+    Error::NotFound.into()
 }
 
 /// Gives the router's own answers (405) the contract's JSON shape, and every JSON answer its
@@ -234,13 +103,4 @@ async fn contract_responses(request: Request, next: Next) -> Response {
         );
     }
     response
-}
-
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown panic");
-    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }

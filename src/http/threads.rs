@@ -6,43 +6,72 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{
-    AppState,
-    extract::{AuthUser, Id, JsonBody, ListQuery},
+    error::{ApiResult, Detail, ValidationErrors},
+    extract::{AuthUser, Body, FromJson, Id, ListQuery},
+    page::{Page, PageParams},
 };
 use crate::{
-    domain::Fields,
-    error::{ApiError, ApiResult},
+    AppState,
+    domain::{FieldErrors, Fields},
+    error::Error,
     policy,
+    store::ThreadView,
 };
 
-/// `POST /chat/thread/` `{"user1", "user2"}` (usernames) → 201 new, or 200 with the pair's
-/// existing thread.
+/// `{"user1": "<username>", "user2": "<username>"}`.
+#[derive(Debug, ToSchema)]
+pub struct NewThread {
+    pub user1: String,
+    pub user2: String,
+}
+
+impl FromJson for NewThread {
+    fn from_json(body: &serde_json::Value) -> Result<NewThread, Error> {
+        let mut fields = Fields::new(body);
+        let user1 = fields.required_str("user1").unwrap_or_default().to_owned();
+        let user2 = fields.required_str("user2").unwrap_or_default().to_owned();
+        fields.finish()?;
+        Ok(NewThread { user1, user2 })
+    }
+}
+
+/// Creates the thread of two users (201), or returns their existing one (200).
+#[utoipa::path(post, path = "/chat/thread", tag = "threads", security(("bearer" = [])),
+    request_body = NewThread,
+    responses(
+        (status = 201, body = ThreadView, description = "Created"),
+        (status = 200, body = ThreadView, description = "The pair's existing thread"),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+        (status = 403, body = Detail),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    JsonBody(body): JsonBody,
+    Body(request): Body<NewThread>,
 ) -> ApiResult<Response> {
-    let mut fields = Fields::new(&body);
-    let names = [fields.required_str("user1"), fields.required_str("user2")];
+    let mut errors = FieldErrors::default();
     let mut found = [None, None];
-    for (i, field) in ["user1", "user2"].into_iter().enumerate() {
-        let Some(name) = names[i] else { continue };
+    for (i, (field, name)) in [("user1", &request.user1), ("user2", &request.user2)]
+        .into_iter()
+        .enumerate()
+    {
         found[i] = state.store.user_by_username(name).await?;
         if found[i].is_none() {
-            fields.error(field, format!("User \"{name}\" does not exist."));
+            errors.add(field, format!("User \"{name}\" does not exist."));
         }
     }
     if let [Some(a), Some(b)] = &found
         && a.id == b.id
     {
-        fields.error("non_field_errors", "A thread needs two different users.");
+        errors.add("non_field_errors", "A thread needs two different users.");
     }
-    fields.finish()?;
+    errors.into_result()?;
     let [Some(a), Some(b)] = found else {
-        return Err(ApiError::BadRequest("Both users are required.".into()));
+        return Err(Error::Malformed("Both users are required.".into()).into());
     };
     policy::may_create_thread(&user, &a, &b)?;
     let (thread, created) = state.store.create_thread(a.id, b.id, user.id).await?;
@@ -54,22 +83,36 @@ pub async fn create(
     Ok((status, Json(thread)).into_response())
 }
 
-/// `GET /chat/thread/<id>/`.
+/// A thread (participants and staff; anyone else 404).
+#[utoipa::path(get, path = "/chat/thread/{id}", tag = "threads", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = ThreadView),
+        (status = 401, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn detail(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Id(id): Id,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ThreadView>> {
     let thread = state
         .store
         .thread_view(id, user.id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     policy::may_see(&user, &thread.members())?;
-    Ok(Json(thread).into_response())
+    Ok(Json(thread))
 }
 
-/// `DELETE /chat/thread/<id>/` → 204; its messages go too.
+/// Deletes a thread and its messages → 204.
+#[utoipa::path(delete, path = "/chat/thread/{id}", tag = "threads", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204),
+        (status = 401, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -79,25 +122,30 @@ pub async fn delete(
     if state.store.delete_thread(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound)
+        Err(Error::NotFound.into())
     }
 }
 
-/// `GET /chat/user/<id>/thread/`: the user's threads, most recent activity first, each with
-/// that user's unread count.
+/// A user's threads, most recent activity first, each with that user's unread count (that
+/// user or staff).
+#[utoipa::path(get, path = "/chat/user/{id}/thread", tag = "threads", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user"), PageParams),
+    responses(
+        (status = 200, body = Page<ThreadView>),
+        (status = 401, body = Detail),
+        (status = 403, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn list_for_user(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Id(target): Id,
     query: ListQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<ThreadView>>> {
     policy::user_scope(&state.store, &user, target).await?;
     let page = state
         .store
         .threads_of(target, query.limit, query.offset)
         .await?;
-    let (next, previous) = query.offset_links(page.count);
-    Ok(Json(json!({
-        "count": page.count, "next": next, "previous": previous, "results": page.items,
-    })))
+    Ok(Json(Page::by_offset(page, &query)))
 }

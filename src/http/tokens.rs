@@ -1,66 +1,153 @@
 //! simplejwt's token endpoints: obtain a pair, refresh, verify.
 
 use axum::{Json, extract::State};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{
-    AppState,
-    extract::{JsonBody, authenticate},
+    error::{ApiResult, Detail, ValidationErrors},
+    extract::{Body, FromJson, authenticate},
 };
-use crate::{accounts, auth::jwt::TokenType, domain::Fields, error::ApiResult};
+use crate::{AppState, accounts, auth::jwt::TokenType, domain::Fields, error::Error};
 
-/// `POST /api/token/` `{"username", "password"}` → `{"access", "refresh"}`.
-pub async fn obtain(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
-    let mut fields = Fields::new(&body);
-    let username = fields.required_str("username");
-    let password = fields.required_str("password");
-    fields.finish()?;
-    let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
-    let user = accounts::login(&state.store, &state.throttle, username, password).await?;
-    Ok(Json(json!({
-        "access": state.keys.issue(TokenType::Access, user.id, user.token_version),
-        "refresh": state.keys.issue(TokenType::Refresh, user.id, user.token_version),
-    })))
+/// `{"username", "password"}`.
+#[derive(Debug, ToSchema)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
 }
 
-/// `POST /api/token/refresh/` `{"refresh"}` → `{"access"}` (and a new `refresh` when rotating).
-pub async fn refresh(
+impl FromJson for Credentials {
+    fn from_json(body: &serde_json::Value) -> Result<Credentials, Error> {
+        let mut fields = Fields::new(body);
+        let username = fields
+            .required_str("username")
+            .unwrap_or_default()
+            .to_owned();
+        let password = fields
+            .required_str("password")
+            .unwrap_or_default()
+            .to_owned();
+        fields.finish()?;
+        Ok(Credentials { username, password })
+    }
+}
+
+/// `{"refresh"}`.
+#[derive(Debug, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh: String,
+}
+
+impl FromJson for RefreshRequest {
+    fn from_json(body: &serde_json::Value) -> Result<RefreshRequest, Error> {
+        let mut fields = Fields::new(body);
+        let refresh = fields
+            .required_str("refresh")
+            .unwrap_or_default()
+            .to_owned();
+        fields.finish()?;
+        Ok(RefreshRequest { refresh })
+    }
+}
+
+/// `{"token"}`.
+#[derive(Debug, ToSchema)]
+pub struct VerifyRequest {
+    pub token: String,
+}
+
+impl FromJson for VerifyRequest {
+    fn from_json(body: &serde_json::Value) -> Result<VerifyRequest, Error> {
+        let mut fields = Fields::new(body);
+        let token = fields.required_str("token").unwrap_or_default().to_owned();
+        fields.finish()?;
+        Ok(VerifyRequest { token })
+    }
+}
+
+/// An access token, and a refresh token when one is issued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
+}
+
+/// `{}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Empty {}
+
+/// Signs in: a new access and refresh token.
+#[utoipa::path(post, path = "/api/token", tag = "tokens", request_body = Credentials,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail, description = "Wrong credentials or inactive user"),
+        (status = 429, body = Detail, description = "Too many failed logins; see Retry-After"),
+    ))]
+pub async fn obtain(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
-    let mut fields = Fields::new(&body);
-    let token = fields.required_str("refresh");
-    fields.finish()?;
-    let user = authenticate(&state, token.unwrap_or_default(), TokenType::Refresh).await?;
-    let access = state
-        .keys
-        .issue(TokenType::Access, user.id, user.token_version);
-    Ok(Json(if state.config.rotate_refresh_tokens {
-        json!({
-            "access": access,
-            "refresh": state.keys.issue(TokenType::Refresh, user.id, user.token_version),
-        })
-    } else {
-        json!({ "access": access })
+    Body(credentials): Body<Credentials>,
+) -> ApiResult<Json<TokenPair>> {
+    let user = accounts::login(
+        &state.store,
+        &state.throttle,
+        &credentials.username,
+        &credentials.password,
+    )
+    .await
+    .map_err(Error::from)?;
+    Ok(Json(TokenPair {
+        access: state
+            .keys
+            .issue(TokenType::Access, user.id, user.token_version),
+        refresh: Some(
+            state
+                .keys
+                .issue(TokenType::Refresh, user.id, user.token_version),
+        ),
     }))
 }
 
-/// `POST /api/token/verify/` `{"token"}` → `{}` when the token (of either type) is valid.
+/// A new access token for a refresh token (and a new refresh token when rotation is on).
+#[utoipa::path(post, path = "/api/token/refresh", tag = "tokens", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    Body(request): Body<RefreshRequest>,
+) -> ApiResult<Json<TokenPair>> {
+    let user = authenticate(&state, &request.refresh, TokenType::Refresh).await?;
+    let access = state
+        .keys
+        .issue(TokenType::Access, user.id, user.token_version);
+    let refresh = state.config.rotate_refresh_tokens.then(|| {
+        state
+            .keys
+            .issue(TokenType::Refresh, user.id, user.token_version)
+    });
+    Ok(Json(TokenPair { access, refresh }))
+}
+
+/// `{}` when the token (of either type) is valid.
+#[utoipa::path(post, path = "/api/token/verify", tag = "tokens", request_body = VerifyRequest,
+    responses(
+        (status = 200, body = Empty),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+    ))]
 pub async fn verify(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
-    let mut fields = Fields::new(&body);
-    let token = fields.required_str("token");
-    fields.finish()?;
-    let token = token.unwrap_or_default();
-    let wanted = match state.keys.verify_any(token) {
+    Body(request): Body<VerifyRequest>,
+) -> ApiResult<Json<Empty>> {
+    let wanted = match state.keys.verify_any(&request.token) {
         Some(claims) => claims.token_type,
         None => TokenType::Access,
     };
-    authenticate(&state, token, wanted).await?;
-    Ok(Json(json!({})))
+    authenticate(&state, &request.token, wanted).await?;
+    Ok(Json(Empty {}))
 }

@@ -6,31 +6,121 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    AppState,
-    extract::{AuthUser, Id, JsonBody, ListQuery},
+    error::{ApiResult, Detail, ValidationErrors},
+    extract::{AuthUser, Deferred, FromJson, Id, ListQuery},
+    page::{Page, PageParams},
 };
 use crate::{
+    AppState,
     accounts::{self, AccountChanges, NewAccount},
     domain::Fields,
-    error::{ApiError, ApiResult},
+    error::Error,
     policy,
+    store::{Participant, User},
 };
 
-/// `GET /api/me/`: the signed-in user.
-pub async fn me(AuthUser(user): AuthUser) -> Json<Value> {
-    Json(user.to_json())
+/// `POST /api/users/`.
+#[derive(Debug, ToSchema)]
+pub struct NewUserRequest {
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Default true.
+    pub is_active: Option<bool>,
+    pub is_staff: Option<bool>,
+    /// Only a superuser may set it.
+    pub is_superuser: Option<bool>,
 }
 
-/// `GET /api/users/?search=`: staff search usernames, emails and names and see everything;
-/// others search active usernames and see `{"id", "username"}`.
+impl FromJson for NewUserRequest {
+    fn from_json(body: &serde_json::Value) -> Result<NewUserRequest, Error> {
+        let mut fields = Fields::new(body);
+        let request = NewUserRequest {
+            username: fields.required_str("username").unwrap_or_default().into(),
+            password: fields.required_str("password").unwrap_or_default().into(),
+            email: fields.optional_str("email").map(str::to_owned),
+            first_name: fields.optional_str("first_name").map(str::to_owned),
+            last_name: fields.optional_str("last_name").map(str::to_owned),
+            is_active: fields.optional_bool("is_active"),
+            is_staff: fields.optional_bool("is_staff"),
+            is_superuser: fields.optional_bool("is_superuser"),
+        };
+        fields.finish()?;
+        Ok(request)
+    }
+}
+
+/// `PATCH /api/users/<id>/`: any subset of the fields.
+#[derive(Debug, ToSchema)]
+pub struct UserChangesRequest {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub is_active: Option<bool>,
+    pub is_staff: Option<bool>,
+    pub is_superuser: Option<bool>,
+}
+
+impl FromJson for UserChangesRequest {
+    fn from_json(body: &serde_json::Value) -> Result<UserChangesRequest, Error> {
+        let mut fields = Fields::new(body);
+        let request = UserChangesRequest {
+            username: fields.optional_str("username").map(str::to_owned),
+            password: fields.optional_str("password").map(str::to_owned),
+            email: fields.optional_str("email").map(str::to_owned),
+            first_name: fields.optional_str("first_name").map(str::to_owned),
+            last_name: fields.optional_str("last_name").map(str::to_owned),
+            is_active: fields.optional_bool("is_active"),
+            is_staff: fields.optional_bool("is_staff"),
+            is_superuser: fields.optional_bool("is_superuser"),
+        };
+        fields.finish()?;
+        Ok(request)
+    }
+}
+
+/// A user in a search: everything for staff, `{"id", "username"}` for everyone else.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum FoundUser {
+    Full(User),
+    Public(Participant),
+}
+
+/// `?search=`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SearchParams {
+    /// Part of a username (staff: also of an email or name), case-insensitive.
+    search: Option<String>,
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = Detail)))]
+pub async fn me(AuthUser(user): AuthUser) -> Json<User> {
+    Json(user)
+}
+
+/// Looks users up: staff search usernames, emails and names and see everything; others
+/// search active usernames and see `{"id", "username"}`.
+#[utoipa::path(get, path = "/api/users", tag = "users", security(("bearer" = [])),
+    params(SearchParams, PageParams),
+    responses((status = 200, body = Page<FoundUser>), (status = 401, body = Detail)))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     query: ListQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Page<FoundUser>>> {
     let term = query.get("search").unwrap_or_default().trim();
     let page = state
         .store
@@ -42,131 +132,149 @@ pub async fn list(
             query.offset,
         )
         .await?;
-    let (next, previous) = query.offset_links(page.count);
-    let results: Vec<Value> = page
-        .items
-        .iter()
-        .map(|u| {
-            if user.is_staff {
-                u.to_json()
-            } else {
-                u.to_public_json()
-            }
-        })
-        .collect();
-    Ok(Json(json!({
-        "count": page.count, "next": next, "previous": previous, "results": results,
-    })))
+    let mut page = Page::by_offset(page, &query);
+    let results = std::mem::take(&mut page.results);
+    Ok(Json(Page {
+        count: page.count,
+        next: page.next,
+        previous: page.previous,
+        results: results
+            .into_iter()
+            .map(|u| {
+                if user.is_staff {
+                    FoundUser::Full(u)
+                } else {
+                    FoundUser::Public(Participant {
+                        id: u.id,
+                        username: u.username,
+                    })
+                }
+            })
+            .collect(),
+    }))
 }
 
-/// `POST /api/users/` (staff): creates a user → 201.
+/// Creates a user (staff) → 201.
+#[utoipa::path(post, path = "/api/users", tag = "users", security(("bearer" = [])),
+    request_body = NewUserRequest,
+    responses(
+        (status = 201, body = User),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+        (status = 403, body = Detail),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
-    JsonBody(body): JsonBody,
+    body: Deferred<NewUserRequest>,
 ) -> ApiResult<Response> {
     policy::require_staff(&actor)?;
-    let mut fields = Fields::new(&body);
-    let username = fields
-        .required_str("username")
-        .unwrap_or_default()
-        .to_owned();
-    let password = fields
-        .required_str("password")
-        .unwrap_or_default()
-        .to_owned();
-    let email = fields.optional_str("email").unwrap_or_default().to_owned();
-    let first_name = fields
-        .optional_str("first_name")
-        .unwrap_or_default()
-        .to_owned();
-    let last_name = fields
-        .optional_str("last_name")
-        .unwrap_or_default()
-        .to_owned();
-    let is_active = fields.optional_bool("is_active").unwrap_or(true);
-    let is_staff = fields.optional_bool("is_staff").unwrap_or(false);
-    let is_superuser = fields.optional_bool("is_superuser").unwrap_or(false);
-    fields.finish()?;
+    let request = body.parse()?;
+    let is_superuser = request.is_superuser.unwrap_or(false);
     if is_superuser && !actor.is_superuser {
-        return Err(ApiError::Forbidden(
-            "Only a superuser may change superuser accounts or status.",
-        ));
+        return Err(
+            Error::Forbidden("Only a superuser may change superuser accounts or status.").into(),
+        );
     }
     let user = accounts::create(
         &state.store,
         NewAccount {
-            username,
-            password,
-            email,
-            first_name,
-            last_name,
-            is_active,
-            is_staff,
+            username: request.username,
+            password: request.password,
+            email: request.email.unwrap_or_default(),
+            first_name: request.first_name.unwrap_or_default(),
+            last_name: request.last_name.unwrap_or_default(),
+            is_active: request.is_active.unwrap_or(true),
+            is_staff: request.is_staff.unwrap_or(false),
             is_superuser,
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(user.to_json())).into_response())
+    Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
-/// `GET /api/users/<id>/` (staff).
+/// A user (staff).
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = User),
+        (status = 401, body = Detail),
+        (status = 403, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn detail(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<User>> {
     policy::require_staff(&actor)?;
-    let user = state.store.user(id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(user.to_json()))
+    let user = state.store.user(id).await?.ok_or(Error::NotFound)?;
+    Ok(Json(user))
 }
 
-/// `PATCH /api/users/<id>/` (staff; superuser status and superuser accounts: superusers).
+/// Changes a user (staff; superuser status and superuser accounts: superusers). A password
+/// change or deactivation ends the user's tokens and closes their sockets.
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = UserChangesRequest,
+    responses(
+        (status = 200, body = User),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+        (status = 403, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
     Id(id): Id,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+    body: Deferred<UserChangesRequest>,
+) -> ApiResult<Json<User>> {
     policy::require_staff(&actor)?;
-    let target = state.store.user(id).await?.ok_or(ApiError::NotFound)?;
-    let mut fields = Fields::new(&body);
-    let changes = AccountChanges {
-        username: fields.optional_str("username").map(str::to_owned),
-        password: fields.optional_str("password").map(str::to_owned),
-        email: fields.optional_str("email").map(str::to_owned),
-        first_name: fields.optional_str("first_name").map(str::to_owned),
-        last_name: fields.optional_str("last_name").map(str::to_owned),
-        is_active: fields.optional_bool("is_active"),
-        is_staff: fields.optional_bool("is_staff"),
-        is_superuser: fields.optional_bool("is_superuser"),
-    };
-    fields.finish()?;
-    let sets_superuser = changes
+    let target = state.store.user(id).await?.ok_or(Error::NotFound)?;
+    let request = body.parse()?;
+    let sets_superuser = request
         .is_superuser
         .is_some_and(|s| s != target.is_superuser);
     policy::may_manage(&actor, &target, sets_superuser)?;
+    let changes = AccountChanges {
+        username: request.username,
+        password: request.password,
+        email: request.email,
+        first_name: request.first_name,
+        last_name: request.last_name,
+        is_active: request.is_active,
+        is_staff: request.is_staff,
+        is_superuser: request.is_superuser,
+    };
     let user = accounts::update(&state.store, &target, changes)
         .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Json(user.to_json()))
+        .ok_or(Error::NotFound)?;
+    Ok(Json(user))
 }
 
-/// `DELETE /api/users/<id>/` (staff) → 204; their threads and messages go too.
+/// Deletes a user (staff) → 204; their threads and messages go too.
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204),
+        (status = 401, body = Detail),
+        (status = 403, body = Detail),
+        (status = 404, body = Detail),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(actor): AuthUser,
     Id(id): Id,
 ) -> ApiResult<StatusCode> {
     policy::require_staff(&actor)?;
-    let target = state.store.user(id).await?.ok_or(ApiError::NotFound)?;
+    let target = state.store.user(id).await?.ok_or(Error::NotFound)?;
     policy::may_manage(&actor, &target, false)?;
     if target.id == actor.id {
-        return Err(ApiError::Forbidden("You cannot delete your own account."));
+        return Err(Error::Forbidden("You cannot delete your own account.").into());
     }
     if state.store.delete_user(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound)
+        Err(Error::NotFound.into())
     }
 }

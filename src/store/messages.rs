@@ -24,7 +24,7 @@ use crate::clock::Timestamp;
 macro_rules! message_row {
     ($( $(#[$doc:meta])* $field:ident : $ty:ty = $column:literal ),* $(,)?) => {
         /// A message: the contract's message JSON.
-        #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
         pub struct Message {
             $( $(#[$doc])* pub $field: $ty, )*
         }

@@ -15,14 +15,15 @@ use super::{
 };
 use crate::clock::Timestamp;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A user as anyone signed in may see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Participant {
     pub id: i64,
     pub username: String,
 }
 
 /// A thread as one user sees it: the contract's thread JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ThreadView {
     pub id: i64,
     pub participants: [Participant; 2],

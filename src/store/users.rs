@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 
 /// A user account as stored; serialized as the contract's user JSON (never the password or
 /// its hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -299,17 +299,5 @@ impl Store {
     /// such user.
     pub async fn delete_user(&self, id: i64) -> StoreResult<bool> {
         write!(self, |tx| delete(tx, id).await)
-    }
-}
-
-impl User {
-    /// The contract's user JSON.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
-    /// What any signed-in user may see of another.
-    pub fn to_public_json(&self) -> serde_json::Value {
-        serde_json::json!({ "id": self.id, "username": self.username })
     }
 }

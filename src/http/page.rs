@@ -1,0 +1,43 @@
+//! The paginated answer of every list (Django REST framework's LimitOffsetPagination shape).
+
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::ListQuery;
+use crate::store::Counted;
+
+/// `{"count", "next", "previous", "results"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    /// How many items the whole list has.
+    pub count: i64,
+    /// The URL of the next page, if any.
+    pub next: Option<String>,
+    /// The URL of the previous page, if any.
+    pub previous: Option<String>,
+    pub results: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// A page of an offset-paged list.
+    pub fn by_offset(page: Counted<T>, query: &ListQuery) -> Page<T> {
+        let (next, previous) = query.offset_links(page.count);
+        Page {
+            count: page.count,
+            next,
+            previous,
+            results: page.items,
+        }
+    }
+}
+
+/// `?limit=&offset=` (default 50, at most 200).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// Items per page: default 50, at most 200 (larger is clamped).
+    limit: Option<i64>,
+    /// Items to skip.
+    offset: Option<i64>,
+}
