@@ -31,9 +31,9 @@ export function configure(handlers) {
 }
 
 export function setThread(id, person) {
+  setMode(null); // an edit in progress gives the draft back first
   if (thread != null) drafts.set(thread, input.value);
   clearFiles();
-  setMode(null);
   thread = id;
   other = person;
   input.value = (id != null && drafts.get(id)) || '';
@@ -124,6 +124,7 @@ input.addEventListener('keydown', (e) => {
 
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
+  if (uploading() && !input.disabled) hooks.notice('Files are still uploading: send when they are done.');
   if (send.disabled || thread == null) return;
   const text = input.value.trim();
   if (mode?.kind === 'edit') {
