@@ -106,14 +106,25 @@ function thumbUrl(url) {
   return p;
 }
 
+// Images are fetched when they come near the visible part of the feed, not all at once.
+const nearView = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    const img = e.target;
+    nearView.unobserve(img);
+    thumbUrl(img.source).then((u) => { img.src = u; }, () => { img.alt = `${img.alt} (could not load)`; });
+  }
+}, { root: document.getElementById('feed'), rootMargin: '600px 0px' });
+
 const isImage = (f) => /^image\/(png|jpeg|gif|webp)$/.test(f.content_type || '');
 
 function files(list) {
   const box = h('div', { class: 'files' });
   for (const f of list) {
     if (isImage(f)) {
-      const img = h('img', { alt: f.name, loading: 'lazy', decoding: 'async' });
-      thumbUrl(f.thumbnail_url || f.url).then((u) => { img.src = u; }, () => { img.alt = `${f.name} (could not load)`; });
+      const img = h('img', { alt: f.name, decoding: 'async' });
+      img.source = f.thumbnail_url || f.url;
+      nearView.observe(img);
       box.append(h('button', { type: 'button', class: 'thumb', 'aria-label': `Open image ${f.name}`, onclick: () => view(f) }, img));
     } else {
       box.append(h('a', {
