@@ -71,7 +71,7 @@ pub type AppState = Arc<Shared>;
 /// and the web client, behind the layers they all share (request ids, logs, panics).
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
-        .merge(http::router(state.config.body_limit))
+        .merge(http::router())
         .merge(admin::router())
         .merge(web::router())
         .fallback(http::not_found);

@@ -51,6 +51,37 @@ impl Modify for BearerToken {
     }
 }
 
+/// Completes the description once every route's path is in: any answer an operation does not
+/// list (413, 415, 429, 503, ...) is `{"detail": ...}`.
+pub fn finish(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, ResponseBuilder, content::ContentBuilder};
+    let other = ResponseBuilder::new()
+        .description("Any other answer: a message in `detail`")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Detail")))
+                .build(),
+        )
+        .build();
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("default".into())
+                .or_insert_with(|| other.clone().into());
+        }
+    }
+}
+
 /// `/api/schema` (the JSON) and `/api/docs/` (the reference).
 pub fn router(description: utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::from(SwaggerUi::new("/api/docs").url("/api/schema", description))

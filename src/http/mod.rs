@@ -60,14 +60,21 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(aliases::unread_count))
 }
 
+/// The routes and their finished description.
+fn routes_and_description() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut description) = api().split_for_parts();
+    docs::finish(&mut description);
+    (routes, description)
+}
+
 /// The OpenAPI 3.1 description of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    routes_and_description().1
 }
 
 /// The API's routes, its description at `/api/schema/` and its reference at `/api/docs/`.
-pub fn router(_body_limit: usize) -> Router<AppState> {
-    let (routes, description) = api().split_for_parts();
+pub fn router() -> Router<AppState> {
+    let (routes, description) = routes_and_description();
     routes
         .layer(middleware::from_fn(contract_responses))
         .merge(docs::router(description))

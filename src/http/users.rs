@@ -88,11 +88,39 @@ impl FromJson for UserChangesRequest {
 }
 
 /// A user in a search: everything for staff, `{"id", "username"}` for everyone else.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum FoundUser {
     Full(User),
     Public(Participant),
+}
+
+impl utoipa::PartialSchema for FoundUser {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{Ref, schema::AnyOfBuilder};
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("User"))
+            .item(Ref::from_schema_name("Participant"))
+            .description(Some("A full user (staff) or `{\"id\", \"username\"}`"))
+            .into()
+    }
+}
+
+impl ToSchema for FoundUser {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push(("User".into(), <User as utoipa::PartialSchema>::schema()));
+        schemas.push((
+            "Participant".into(),
+            <Participant as utoipa::PartialSchema>::schema(),
+        ));
+        <User as ToSchema>::schemas(schemas);
+        <Participant as ToSchema>::schemas(schemas);
+    }
 }
 
 /// `?search=`.

@@ -309,14 +309,32 @@ impl TestApp {
     }
 }
 
+/// The request an answer belongs to, kept with it so [`parts`] can check the answer against
+/// the API's description.
+#[derive(Clone)]
+struct Asked {
+    method: Method,
+    path: String,
+}
+
 async fn send(request: RequestBuilder) -> Response {
-    request.send().await.expect("send the request")
+    let (client, request) = request.build_split();
+    let request = request.expect("build the request");
+    let asked = Asked {
+        method: request.method().clone(),
+        path: request.url().path().to_owned(),
+    };
+    let mut response = client.execute(request).await.expect("send the request");
+    response.extensions_mut().insert(asked);
+    response
 }
 
 /// Status and JSON body of a response (`Value::Null` for an empty body). Every non-empty body
-/// must be JSON with a JSON content type.
+/// must be JSON with a JSON content type, and match the schema the API's description gives
+/// for it.
 pub async fn parts(response: Response) -> (u16, Value) {
     let status = response.status().as_u16();
+    let asked = response.extensions().get::<Asked>().cloned();
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -334,6 +352,9 @@ pub async fn parts(response: Response) -> (u16, Value) {
     );
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|error| panic!("status {status}: the body is not JSON ({error}): {text}"));
+    if let Some(asked) = asked {
+        crate::schema::check_answer(&asked.method, &asked.path, status, &body);
+    }
     (status, body)
 }
 

@@ -14,5 +14,6 @@ mod moving;
 mod postgres;
 mod read_and_unread;
 mod realtime;
+mod schema;
 mod threads;
 mod users;
