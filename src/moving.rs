@@ -373,15 +373,9 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
         }
         let (thread, sender, created, text) = key.clone();
         known_messages.insert(key);
-        new_messages.push(Record::message(&Message {
-            id: claim_id(&mut message_ids, m.id),
-            thread,
-            sender,
-            text,
-            created,
-            is_read: m.is_read,
-            client_id: None,
-        }));
+        let id = claim_id(&mut message_ids, m.id);
+        let message = Message::imported(id, (thread, sender), text, created, m.is_read);
+        new_messages.push(Record::message(&message));
     }
     report.messages = new_messages.len();
     for (thread, count) in skipped_by_thread {

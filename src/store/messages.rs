@@ -16,6 +16,7 @@ use super::{
     events::{self, Payload},
     read,
     threads::{self, ThreadMembers},
+    transfer::{ColumnValue, Kind, Value},
     write,
 };
 use crate::clock::Timestamp;
@@ -40,8 +41,19 @@ macro_rules! message_row {
         const LAST: Names = Names { $( $field: concat!("last_", $column), )* };
         const COLUMN_NAMES: &[&str] = &[$( $column ),*];
 
+        /// The columns and their kinds, for moving whole databases.
+        pub(crate) const TRANSFER_COLUMNS: &[(&str, Kind)] =
+            &[$( ($column, <$ty as ColumnValue>::KIND) ),*];
+
         fn read_message(row: &impl Row, names: &Names) -> StoreResult<Message> {
             Ok(Message { $( $field: row.get(names.$field)?, )* })
+        }
+
+        impl Message {
+            /// The column values, in [`TRANSFER_COLUMNS`] order.
+            pub(crate) fn values(&self) -> Vec<Value> {
+                vec![$( self.$field.value() ),*]
+            }
         }
     };
 }
@@ -87,6 +99,27 @@ pub(crate) fn last_message_from_row(row: &impl Row) -> StoreResult<Option<Messag
     match id {
         Some(_) => read_message(row, &LAST).map(Some),
         None => Ok(None),
+    }
+}
+
+impl Message {
+    /// A message brought in from elsewhere (`import-django`), with every later field empty.
+    pub fn imported(
+        id: i64,
+        (thread, sender): (i64, i64),
+        text: String,
+        created: Timestamp,
+        is_read: bool,
+    ) -> Message {
+        Message {
+            id,
+            thread,
+            sender,
+            text,
+            created,
+            is_read,
+            client_id: None,
+        }
     }
 }
 

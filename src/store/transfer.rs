@@ -91,15 +91,8 @@ impl Table {
                 ("updated", Int),
                 ("unread", Int),
             ],
-            Table::Messages => &[
-                ("id", Int),
-                ("thread_id", Int),
-                ("sender_id", Int),
-                ("text", Text),
-                ("created", Int),
-                ("is_read", Bool),
-                ("client_id", Text),
-            ],
+            // Listed once, with the message's struct (see `messages::message_row!`).
+            Table::Messages => super::messages::TRANSFER_COLUMNS,
             Table::Events => &[
                 ("user_id", Int),
                 ("seq", Int),
@@ -171,6 +164,48 @@ impl Table {
             .iter()
             .position(|(name, _)| *name == column)
             .unwrap_or_else(|| panic!("{} has no column {column}", self.name()))
+    }
+}
+
+/// A Rust type's column kind and value, for the tables whose rows are declared with their
+/// struct (messages).
+pub trait ColumnValue {
+    const KIND: Kind;
+    fn value(&self) -> Value;
+}
+
+impl ColumnValue for i64 {
+    const KIND: Kind = Int;
+    fn value(&self) -> Value {
+        Value::Int(*self)
+    }
+}
+
+impl ColumnValue for bool {
+    const KIND: Kind = Bool;
+    fn value(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+impl ColumnValue for String {
+    const KIND: Kind = Text;
+    fn value(&self) -> Value {
+        Value::Text(self.clone())
+    }
+}
+
+impl ColumnValue for crate::clock::Timestamp {
+    const KIND: Kind = Int;
+    fn value(&self) -> Value {
+        Value::Int(self.micros())
+    }
+}
+
+impl<T: ColumnValue> ColumnValue for Option<T> {
+    const KIND: Kind = T::KIND;
+    fn value(&self) -> Value {
+        self.as_ref().map_or(Value::Null, ColumnValue::value)
     }
 }
 
@@ -305,15 +340,7 @@ impl Record {
     }
 
     pub fn message(message: &Message) -> Record {
-        Record(vec![
-            Value::Int(message.id),
-            Value::Int(message.thread),
-            Value::Int(message.sender),
-            Value::Text(message.text.clone()),
-            Value::Int(message.created.micros()),
-            Value::Bool(message.is_read),
-            message.client_id.clone().into(),
-        ])
+        Record(message.values())
     }
 }
 
