@@ -67,6 +67,8 @@ message_row! {
     is_read: bool = "is_read",
     /// The sender's own id for this message, if they sent one (retries reuse it).
     client_id: Option<String> = "client_id",
+    /// When the text was last edited (null: never).
+    edited: Option<Timestamp> = "edited_at",
 }
 
 impl FromRow for Message {
@@ -119,6 +121,7 @@ impl Message {
             created,
             is_read,
             client_id: None,
+            edited: None,
         }
     }
 }

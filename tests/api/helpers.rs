@@ -45,6 +45,7 @@ pub const MESSAGE_KEYS: &[&str] = &[
     "created",
     "is_read",
     "client_id",
+    "edited",
 ];
 pub const PAGE_KEYS: &[&str] = &["count", "next", "previous", "results"];
 

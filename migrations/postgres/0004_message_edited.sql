@@ -1,0 +1,2 @@
+-- When a message's text was last edited (NULL: never).
+ALTER TABLE messages ADD COLUMN edited_at BIGINT;
