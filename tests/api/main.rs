@@ -16,4 +16,5 @@ mod read_and_unread;
 mod realtime;
 mod schema;
 mod threads;
+mod tokens;
 mod users;
