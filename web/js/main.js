@@ -8,7 +8,7 @@ import * as socket from './socket.js';
 import { state, on, apply, loadThreads, loadBlocks, totalUnread, userName, reset, restoreCache, dropCache } from './store.js';
 import * as hist from './history.js';
 import * as outbox from './outbox.js';
-import { fillIcons, avatar } from './dom.js';
+import { fillIcons, avatar, h } from './dom.js';
 import { preview } from './format.js';
 import { showUnread } from './favicon.js';
 import * as notify from './notify.js';
@@ -185,7 +185,10 @@ on('incoming', (m) => {
   const name = userName(m.sender);
   const text = preview(m);
   const here = hist.conv.id === m.thread && document.visibilityState === 'visible';
-  $('announce').textContent = here ? `${name}: ${text}` : `New message from ${name}`;
+  // One line per message (a burst is read in full), the last few kept.
+  const live = $('announce');
+  live.append(h('p', null, here ? `${name}: ${text}` : `New message from ${name}: ${text}`));
+  while (live.childElementCount > 5) live.firstElementChild.remove();
   notify.incoming({
     title: name,
     body: text,
