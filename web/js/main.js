@@ -103,6 +103,7 @@ function stop(reason) {
   renderList();
   $('me-name').textContent = 'Simple Chat';
   $('me-avatar').replaceChildren();
+  $('announce').replaceChildren();
   showUnread(0);
   banner('live');
   $('app').classList.remove('in-thread');
