@@ -30,6 +30,8 @@ pub struct Config {
     /// The start of every absolute link the server writes (`https://chat.example.org`); without
     /// it links are built from the request's scheme and `Host`.
     pub public_url: Option<String>,
+    /// Slow and idle clients, and how many connections are served at once.
+    pub connections: crate::server::ConnectionLimits,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://simple-chat.sqlite3";
@@ -50,6 +52,7 @@ impl Config {
             database: crate::store::StoreOptions::default(),
             websocket_send_timeout: Duration::from_secs(10),
             public_url: None,
+            connections: crate::server::ConnectionLimits::default(),
         }
     }
 }
@@ -72,6 +75,7 @@ impl fmt::Debug for Config {
             .field("database", &self.database)
             .field("websocket_send_timeout", &self.websocket_send_timeout)
             .field("public_url", &self.public_url)
+            .field("connections", &self.connections)
             .finish()
     }
 }

@@ -1,14 +1,9 @@
-//! The HTTP server: the layers every route shares (request ids, logs without secrets, panics
-//! as JSON 500s, bodies announced too large refused first, trailing slashes trimmed) and the
-//! serving loop with graceful shutdown.
+//! The layers every route shares: request ids, logs without secrets, panics as JSON 500s,
+//! bodies announced too large refused first, and trailing slashes trimmed.
 
-use std::{
-    future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
 };
 
 use axum::{
@@ -19,7 +14,6 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use tower::Layer;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
@@ -68,36 +62,9 @@ pub fn with_shared_layers(routes: Router<AppState>, body_limit: usize) -> Router
         ]))
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    state: AppState,
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let hub = state.hub.clone();
-    // Trailing slashes are trimmed before routing, so every URL works with and without one.
-    let app = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(crate::router(state));
-    let stop_realtime = {
-        let hub = hub.clone();
-        async move {
-            shutdown.await;
-            // Long polls answer at once and sockets close with 1001.
-            hub.shut_down();
-        }
-    };
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(stop_realtime)
-    .await?;
-    hub.drained(Duration::from_secs(5)).await;
-    Ok(())
-}
-
 /// `/chat/thread/` → `/chat/thread` (no redirect). The API reference under `/api/docs/` keeps
 /// its slashes: its pages are relative to them.
-fn trim_trailing_slash(mut request: Request) -> Request {
+pub fn trim_trailing_slash(mut request: Request) -> Request {
     let path = request.uri().path();
     if path.len() > 1 && path.ends_with('/') && !path.starts_with("/api/docs") {
         let trimmed = path.trim_end_matches('/');
