@@ -3,10 +3,11 @@
 
 use crate::{
     auth::{
+        checks::PasswordChecks,
         password::{self, Verified},
         throttle::LoginThrottle,
     },
-    domain::{FieldErrors, Username, password_problems},
+    domain::{FieldErrors, USERNAME_MAX, Username, password_problems},
     error::{AuthProblem, Error},
     store::{NewUser, Store, StoreError, User, UserChanges},
 };
@@ -71,10 +72,8 @@ fn check_profile(
     }
 }
 
-async fn hash_password(password: String) -> Result<String, Error> {
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| Error::Internal(e.into()))
+async fn hash_password(checks: &PasswordChecks, password: String) -> Result<String, Error> {
+    checks.run(move || password::hash(&password)).await
 }
 
 fn username_conflict(error: StoreError) -> Error {
@@ -86,7 +85,11 @@ fn username_conflict(error: StoreError) -> Error {
     }
 }
 
-pub async fn create(store: &Store, account: NewAccount) -> Result<User, Error> {
+pub async fn create(
+    store: &Store,
+    checks: &PasswordChecks,
+    account: NewAccount,
+) -> Result<User, Error> {
     let mut errors = FieldErrors::default();
     let username = match Username::parse(&account.username) {
         Ok(username) => Some(username),
@@ -112,7 +115,7 @@ pub async fn create(store: &Store, account: NewAccount) -> Result<User, Error> {
     }
     errors.into_result()?;
     let username = username.expect("checked above");
-    let password_hash = hash_password(account.password).await?;
+    let password_hash = hash_password(checks, account.password).await?;
     store
         .create_user(NewUser {
             username: username.into_inner(),
@@ -131,6 +134,7 @@ pub async fn create(store: &Store, account: NewAccount) -> Result<User, Error> {
 /// Validates and applies changes to `user`. `None` when the user vanished meanwhile.
 pub async fn update(
     store: &Store,
+    checks: &PasswordChecks,
     user: &User,
     changes: AccountChanges,
 ) -> Result<Option<User>, Error> {
@@ -154,7 +158,7 @@ pub async fn update(
     );
     errors.into_result()?;
     let password_hash = match changes.password {
-        Some(password) => Some(hash_password(password).await?),
+        Some(password) => Some(hash_password(checks, password).await?),
         None => None,
     };
     store
@@ -195,39 +199,54 @@ impl From<LoginError> for Error {
     }
 }
 
-/// Checks a username and password (throttled per username). On success records the login
-/// and upgrades an old (Django) password hash to argon2id.
+/// Who is signing in, from where.
+pub struct Login<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub address: std::net::IpAddr,
+}
+
+/// Checks a username and password: throttled per username and address and per address
+/// (counted before the check, so parallel guesses are throttled too), the hash computed in its
+/// bounded turn. On success records the login and upgrades an old (Django) password hash to
+/// argon2id. A username longer than any valid one is refused before any hashing or counting.
 pub async fn login(
     store: &Store,
+    checks: &PasswordChecks,
     throttle: &LoginThrottle,
-    username: &str,
-    password: &str,
+    login: Login<'_>,
 ) -> Result<User, LoginError> {
-    throttle.check(username).map_err(LoginError::Throttled)?;
+    if login.username.chars().count() > USERNAME_MAX {
+        return Err(LoginError::Invalid);
+    }
+    let attempt = throttle
+        .begin(login.username, login.address)
+        .map_err(LoginError::Throttled)?;
     let user = store
-        .user_by_username(username)
+        .user_by_username(login.username)
         .await
         .map_err(|e| LoginError::Failed(e.into()))?;
-    let password = password.to_owned();
+    let password = login.password.to_owned();
     let stored = user.as_ref().map(|u| u.password.clone());
-    let verified = tokio::task::spawn_blocking(move || match stored {
-        Some(stored) => password::verify(&password, &stored),
-        None => {
-            password::verify_dummy(&password);
-            Verified::No
-        }
-    })
-    .await
-    .map_err(|e| LoginError::Failed(Error::Internal(e.into())))?;
+    let verified = checks
+        .run(move || match stored {
+            Some(stored) => password::verify(&password, &stored),
+            None => {
+                password::verify_dummy(&password);
+                Verified::No
+            }
+        })
+        .await
+        .map_err(LoginError::Failed)?;
     let (user, new_hash) = match (user, verified) {
         (Some(user), Verified::Yes) if user.is_active => (user, None),
         (Some(user), Verified::YesRehash(hash)) if user.is_active => (user, Some(hash)),
         _ => {
-            throttle.record_failure(username);
+            attempt.failed();
             return Err(LoginError::Invalid);
         }
     };
-    throttle.record_success(username);
+    attempt.succeeded();
     store
         .record_login(user.id, new_hash)
         .await

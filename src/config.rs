@@ -32,6 +32,18 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Slow and idle clients, and how many connections are served at once.
     pub connections: crate::server::ConnectionLimits,
+    /// Password hashes computed at once (each takes 19 MiB and a core for tens of ms).
+    pub max_password_checks: usize,
+    /// Failed logins per client address (any usernames) within the throttle window.
+    pub login_failures_per_address: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Open WebSockets per user on this instance.
+    pub max_websockets_per_user: usize,
+    /// Messages a user may post per minute (bursts of 100).
+    pub post_rate: u32,
+    /// Threads a user may create per hour.
+    pub thread_rate: u32,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://simple-chat.sqlite3";
@@ -53,6 +65,12 @@ impl Config {
             websocket_send_timeout: Duration::from_secs(10),
             public_url: None,
             connections: crate::server::ConnectionLimits::default(),
+            max_password_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            login_failures_per_address: 50,
+            trusted_proxies: Vec::new(),
+            max_websockets_per_user: 20,
+            post_rate: 600,
+            thread_rate: 100,
         }
     }
 }
@@ -76,6 +94,15 @@ impl fmt::Debug for Config {
             .field("websocket_send_timeout", &self.websocket_send_timeout)
             .field("public_url", &self.public_url)
             .field("connections", &self.connections)
+            .field("max_password_checks", &self.max_password_checks)
+            .field(
+                "login_failures_per_address",
+                &self.login_failures_per_address,
+            )
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("max_websockets_per_user", &self.max_websockets_per_user)
+            .field("post_rate", &self.post_rate)
+            .field("thread_rate", &self.thread_rate)
             .finish()
     }
 }

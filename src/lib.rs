@@ -17,7 +17,8 @@
 //! - [`store`]: the database, by topic, on SQLite or PostgreSQL; every change and its events in
 //!   one transaction.
 //! - [`realtime`]: waking WebSocket and long-poll connections when their user's log grows.
-//! - [`auth`]: password hashes, tokens, login throttling.
+//! - [`auth`]: password hashes (bounded), tokens, login throttling, client addresses;
+//!   [`limits`]: per-user rate limits on posting and starting threads.
 //! - [`moving`]: `migrate-data` and `import-django`.
 
 pub mod accounts;
@@ -29,6 +30,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod moving;
 pub mod policy;
 pub mod realtime;
@@ -46,6 +48,7 @@ pub use config::Config;
 use crate::{
     accounts::NewAccount,
     auth::{
+        checks::PasswordChecks,
         jwt::{TokenKeys, generate_secret},
         throttle::LoginThrottle,
     },
@@ -55,6 +58,8 @@ use crate::{
 
 /// The settings key under which a generated token signing key is kept.
 const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
+/// The shortest signing key accepted (HS256 wants at least its 256 bits).
+const MIN_SIGNING_KEY: usize = 32;
 
 /// What every handler (API, admin page, real time) can reach.
 pub struct Shared {
@@ -62,6 +67,8 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     pub keys: TokenKeys,
     pub throttle: LoginThrottle,
+    pub checks: PasswordChecks,
+    pub limits: limits::RateLimits,
     pub config: Config,
 }
 
@@ -94,6 +101,11 @@ impl App {
             tracing::info!(migration = name, "applied migration");
         }
         let secret = match &config.secret_key {
+            Some(key) if key.len() < MIN_SIGNING_KEY => anyhow::bail!(
+                "the token signing key (--secret-key, SIMPLE_CHAT_SECRET_KEY) must be at least \
+                 {MIN_SIGNING_KEY} bytes; it is {} (leave it unset to have one generated)",
+                key.len()
+            ),
             Some(key) => key.clone(),
             None => {
                 store
@@ -106,8 +118,13 @@ impl App {
             config.access_token_lifetime,
             config.refresh_token_lifetime,
         );
-        let throttle =
-            LoginThrottle::new(config.login_failures_allowed, config.login_throttle_window);
+        let throttle = LoginThrottle::new(
+            config.login_failures_allowed,
+            config.login_failures_per_address,
+            config.login_throttle_window,
+        );
+        let checks = PasswordChecks::new(config.max_password_checks);
+        let limits = limits::RateLimits::new(config.post_rate, config.thread_rate);
         let hub = Arc::new(Hub::default());
         let wake = hub.clone();
         store.on_commit(move |commit| wake.on_commit(commit));
@@ -117,6 +134,8 @@ impl App {
                 hub,
                 keys,
                 throttle,
+                checks,
+                limits,
                 config,
             }),
         })
@@ -124,6 +143,11 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// The bounded password hashing of this instance.
+    pub fn password_checks(&self) -> &PasswordChecks {
+        &self.state.checks
     }
 
     /// Creates an active user through the account rules (password rules apply).
@@ -136,6 +160,7 @@ impl App {
     ) -> anyhow::Result<i64> {
         let user = accounts::create(
             self.store(),
+            &self.state.checks,
             NewAccount {
                 username: username.to_owned(),
                 password: password.to_owned(),
@@ -163,10 +188,7 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let pruner = tokio::spawn(prune_events(
-            self.state.store.clone(),
-            self.state.config.event_retention,
-        ));
+        let pruner = tokio::spawn(housekeeping(self.state.clone()));
         let follower = self.state.store.follow_other_instances();
         let served = server::serve(self.state, listener, shutdown).await;
         pruner.abort();
@@ -177,14 +199,19 @@ impl App {
     }
 }
 
-/// Deletes events older than the retention period, now and every ten minutes.
-async fn prune_events(store: Store, retention: Duration) {
+/// Now and every ten minutes: deletes events older than the retention period and blacklisted
+/// tokens that have expired anyway, and forgets rate-limit state that is full again.
+async fn housekeeping(state: AppState) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
     loop {
         every.tick().await;
-        if let Err(error) = prune_old_events(&store, retention).await {
+        if let Err(error) = prune_old_events(&state.store, state.config.event_retention).await {
             tracing::warn!(%error, "pruning old events failed");
         }
+        if let Err(error) = state.store.prune_blacklist(clock::Timestamp::now()).await {
+            tracing::warn!(%error, "pruning the token blacklist failed");
+        }
+        state.limits.sweep();
     }
 }
 

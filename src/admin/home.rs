@@ -16,7 +16,8 @@ use super::{
 };
 use crate::{
     AppState,
-    accounts::{self, LoginError},
+    accounts::{self, Login, LoginError},
+    auth::address::ClientAddress,
 };
 
 /// `GET /admin/`: what there is, and where to go.
@@ -81,6 +82,7 @@ pub async fn login_form(
 /// staff only.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     form: Form,
 ) -> AdminResult<Response> {
@@ -93,14 +95,12 @@ pub async fn login(
     let next = safe_next(form.get("next"), "/admin/");
     let again =
         |status, error: String| login_page(status, expected, username, next, Some(error), None);
-    let user = match accounts::login(
-        &state.store,
-        &state.throttle,
+    let attempt = Login {
         username,
-        form.get("password"),
-    )
-    .await
-    {
+        password: form.get("password"),
+        address,
+    };
+    let user = match accounts::login(&state.store, &state.checks, &state.throttle, attempt).await {
         Ok(user) => user,
         Err(LoginError::Invalid) => {
             return Ok(again(
@@ -111,9 +111,7 @@ pub async fn login(
         Err(LoginError::Throttled(seconds)) => {
             let page = again(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many failed attempts for this username. Try again in {seconds} seconds."
-                ),
+                format!("Too many failed attempts. Try again in {seconds} seconds."),
             );
             return Ok(retry_after(page, seconds));
         }

@@ -120,6 +120,7 @@ pub async fn add(
     }
     let created = accounts::create(
         &state.store,
+        &state.checks,
         NewAccount {
             username: username.to_owned(),
             password: password.to_owned(),
@@ -249,7 +250,7 @@ pub async fn update(
         "is_staff": changes.is_staff.unwrap_or(target.is_staff),
         "is_superuser": changes.is_superuser.unwrap_or(target.is_superuser),
     });
-    match accounts::update(&state.store, &target, changes).await {
+    match accounts::update(&state.store, &state.checks, &target, changes).await {
         Ok(Some(user)) => {
             staff
                 .flash(&state, format!("The user “{}” was saved.", user.username))
@@ -333,7 +334,7 @@ pub async fn set_password(
         password: Some(password.to_owned()),
         ..AccountChanges::default()
     };
-    let user = match accounts::update(&state.store, &target, changes).await {
+    let user = match accounts::update(&state.store, &state.checks, &target, changes).await {
         Ok(Some(user)) => user,
         Ok(None) => return Err(AdminError::NotFound),
         Err(error) => {

@@ -1,5 +1,8 @@
-//! Authentication: password hashing, simplejwt-compatible tokens, and login throttling.
+//! Authentication: password hashing (bounded: [`checks`]), simplejwt-compatible tokens, login
+//! throttling, and who a client is ([`address`]).
 
+pub mod address;
+pub mod checks;
 pub mod jwt;
 pub mod password;
 pub mod throttle;

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use crate::{
     AppState,
-    auth::jwt::TokenType,
+    auth::jwt::{Claims, TokenType},
     domain::{FieldErrors, NOT_AN_INTEGER, has_nul},
     error::{AuthProblem, Error},
     store::User,
@@ -165,6 +165,15 @@ pub fn bearer_token(header: &[u8]) -> Option<&str> {
 
 /// The user a valid token of the wanted type belongs to.
 pub async fn authenticate(state: &AppState, token: &str, wanted: TokenType) -> Result<User, Error> {
+    Ok(authenticate_claims(state, token, wanted).await?.0)
+}
+
+/// [`authenticate`], with the token's claims.
+pub async fn authenticate_claims(
+    state: &AppState,
+    token: &str,
+    wanted: TokenType,
+) -> Result<(User, Claims), Error> {
     let claims = state
         .keys
         .verify(token, wanted)
@@ -180,7 +189,7 @@ pub async fn authenticate(state: &AppState, token: &str, wanted: TokenType) -> R
     if user.token_version != claims.ver {
         return Err(Error::Unauthenticated(AuthProblem::TokenNotValid));
     }
-    Ok(user)
+    Ok((user, claims))
 }
 
 /// The query string of a list request: `limit`/`offset` (DRF LimitOffsetPagination: default

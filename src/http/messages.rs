@@ -278,6 +278,7 @@ pub async fn list(
         (status = 401, body = Detail),
         (status = 403, body = Detail),
         (status = 404, body = Detail),
+        (status = 429, body = Detail, description = "Over --post-rate; see Retry-After"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -295,6 +296,7 @@ pub async fn create(
         return Err(Error::Forbidden("You can only post messages as yourself.").into());
     }
     policy::may_post(&user, &members)?;
+    state.limits.post(user.id, batch.messages.len())?;
     let batch = batch
         .messages
         .into_iter()

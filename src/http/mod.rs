@@ -14,6 +14,7 @@ pub mod extract;
 mod health;
 mod messages;
 pub mod page;
+pub mod socket;
 mod threads;
 mod tokens;
 mod users;
@@ -38,11 +39,13 @@ use error::ApiError;
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(health::healthz))
-        .routes(routes!(events::websocket))
+        .routes(routes!(socket::websocket))
         .routes(routes!(events::poll))
         .routes(routes!(tokens::obtain))
         .routes(routes!(tokens::refresh))
         .routes(routes!(tokens::verify))
+        .routes(routes!(tokens::blacklist))
+        .routes(routes!(health::readyz))
         .routes(routes!(users::me))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::detail, users::update, users::delete))

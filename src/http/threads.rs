@@ -47,6 +47,7 @@ impl FromJson for NewThread {
         (status = 400, body = ValidationErrors),
         (status = 401, body = Detail),
         (status = 403, body = Detail),
+        (status = 429, body = Detail, description = "Over --thread-rate; see Retry-After"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -74,6 +75,11 @@ pub async fn create(
         return Err(Error::Malformed("Both users are required.".into()).into());
     };
     policy::may_create_thread(&user, &a, &b)?;
+    // Only a thread that does not exist yet counts against --thread-rate.
+    if let Some(existing) = state.store.thread_of_pair(a.id, b.id, user.id).await? {
+        return Ok((StatusCode::OK, Json(existing)).into_response());
+    }
+    state.limits.new_thread(user.id)?;
     let (thread, created) = state.store.create_thread(a.id, b.id, user.id).await?;
     let status = if created {
         StatusCode::CREATED

@@ -1,4 +1,4 @@
-//! simplejwt's token endpoints: obtain a pair, refresh, verify.
+//! simplejwt's token endpoints: obtain a pair, refresh, verify, blacklist (sign out).
 
 use axum::{Json, extract::State};
 use serde::Serialize;
@@ -8,7 +8,18 @@ use super::{
     error::{ApiResult, Detail, ValidationErrors},
     extract::{Body, FromJson, authenticate},
 };
-use crate::{AppState, accounts, auth::jwt::TokenType, domain::Fields, error::Error};
+use crate::{
+    AppState,
+    accounts::{self, Login},
+    auth::{
+        address::ClientAddress,
+        jwt::{Claims, TokenType},
+    },
+    clock::Timestamp,
+    domain::Fields,
+    error::{AuthProblem, Error},
+    store::User,
+};
 
 /// `{"username", "password"}`.
 #[derive(Debug, ToSchema)]
@@ -88,16 +99,17 @@ pub struct Empty {}
     ))]
 pub async fn obtain(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     Body(credentials): Body<Credentials>,
 ) -> ApiResult<Json<TokenPair>> {
-    let user = accounts::login(
-        &state.store,
-        &state.throttle,
-        &credentials.username,
-        &credentials.password,
-    )
-    .await
-    .map_err(Error::from)?;
+    let login = Login {
+        username: &credentials.username,
+        password: &credentials.password,
+        address,
+    };
+    let user = accounts::login(&state.store, &state.checks, &state.throttle, login)
+        .await
+        .map_err(Error::from)?;
     Ok(Json(TokenPair {
         access: state
             .keys
@@ -110,7 +122,8 @@ pub async fn obtain(
     }))
 }
 
-/// A new access token for a refresh token (and a new refresh token when rotation is on).
+/// A new access token for a refresh token (and a new refresh token when rotation is on; the
+/// used one is then blacklisted, so a stolen refresh token is good for one use).
 #[utoipa::path(post, path = "/api/token/refresh", tag = "tokens", request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenPair),
@@ -121,16 +134,64 @@ pub async fn refresh(
     State(state): State<AppState>,
     Body(request): Body<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    let user = authenticate(&state, &request.refresh, TokenType::Refresh).await?;
+    let (user, claims) = valid_refresh_token(&state, &request.refresh).await?;
+    let refresh = if state.config.rotate_refresh_tokens {
+        if !state
+            .store
+            .blacklist_token(&claims.jti, expiry(&claims))
+            .await?
+        {
+            return Err(Error::Unauthenticated(AuthProblem::TokenNotValid).into());
+        }
+        Some(
+            state
+                .keys
+                .issue(TokenType::Refresh, user.id, user.token_version),
+        )
+    } else {
+        None
+    };
     let access = state
         .keys
         .issue(TokenType::Access, user.id, user.token_version);
-    let refresh = state.config.rotate_refresh_tokens.then(|| {
-        state
-            .keys
-            .issue(TokenType::Refresh, user.id, user.token_version)
-    });
     Ok(Json(TokenPair { access, refresh }))
+}
+
+/// Signs out: the refresh token never works again (simplejwt's blacklist app).
+#[utoipa::path(post, path = "/api/token/blacklist", tag = "tokens", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = Empty),
+        (status = 400, body = ValidationErrors),
+        (status = 401, body = Detail),
+    ))]
+pub async fn blacklist(
+    State(state): State<AppState>,
+    Body(request): Body<RefreshRequest>,
+) -> ApiResult<Json<Empty>> {
+    let (_, claims) = valid_refresh_token(&state, &request.refresh).await?;
+    state
+        .store
+        .blacklist_token(&claims.jti, expiry(&claims))
+        .await?;
+    Ok(Json(Empty {}))
+}
+
+/// A refresh token that is well signed, unexpired, not blacklisted, of a user who may still
+/// sign in.
+async fn valid_refresh_token(state: &AppState, token: &str) -> Result<(User, Claims), Error> {
+    let user = authenticate(state, token, TokenType::Refresh).await?;
+    let claims = state
+        .keys
+        .verify(token, TokenType::Refresh)
+        .ok_or(Error::Unauthenticated(AuthProblem::TokenNotValid))?;
+    if state.store.is_blacklisted(&claims.jti).await? {
+        return Err(Error::Unauthenticated(AuthProblem::TokenNotValid));
+    }
+    Ok((user, claims))
+}
+
+fn expiry(claims: &Claims) -> Timestamp {
+    Timestamp(claims.exp.saturating_mul(1_000_000))
 }
 
 /// `{}` when the token (of either type) is valid.

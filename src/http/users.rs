@@ -206,6 +206,7 @@ pub async fn create(
     }
     let user = accounts::create(
         &state.store,
+        &state.checks,
         NewAccount {
             username: request.username,
             password: request.password,
@@ -274,7 +275,7 @@ pub async fn update(
         is_staff: request.is_staff,
         is_superuser: request.is_superuser,
     };
-    let user = accounts::update(&state.store, &target, changes)
+    let user = accounts::update(&state.store, &state.checks, &target, changes)
         .await?
         .ok_or(Error::NotFound)?;
     Ok(Json(user))

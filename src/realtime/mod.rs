@@ -3,9 +3,10 @@
 //! wake-up can delay a frame but never lose one: every connection reads the log after its own
 //! last `seq`.
 //!
-//! The [`Hub`] keeps, per user with an open connection, one `watch` channel. The store's commit
-//! hook calls [`Hub::notify`] (events) and [`Hub::sign_out`] (password change, deactivation,
-//! deletion: the connections re-check their credentials and close).
+//! The [`Hub`] keeps, per user with an open connection, one `watch` channel (wake-ups: events,
+//! sign-outs), one small `broadcast` channel of ephemeral frames for their sockets (typing and
+//! presence: not in the log, best effort), and the count of their open sockets (bounded by
+//! `--max-websockets-per-user`). The store's commit hook calls [`Hub::on_commit`].
 
 use std::{
     collections::HashMap,
@@ -17,7 +18,7 @@ use std::{
 };
 
 use serde_json::value::RawValue;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::store::{Commit, Event};
 
@@ -25,9 +26,29 @@ use crate::store::{Commit, Event};
 /// "check your credentials").
 type Signal = u64;
 
+/// Ephemeral frames a user's sockets have not taken yet; older ones are dropped for a socket
+/// that falls behind (they are worthless late).
+const EPHEMERAL_BACKLOG: usize = 16;
+
+struct UserEntry {
+    wake: watch::Sender<Signal>,
+    frames: broadcast::Sender<Arc<str>>,
+    sockets: usize,
+}
+
+impl UserEntry {
+    fn new() -> UserEntry {
+        UserEntry {
+            wake: watch::channel(0).0,
+            frames: broadcast::channel(EPHEMERAL_BACKLOG).0,
+            sockets: 0,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Hub {
-    users: Mutex<HashMap<i64, watch::Sender<Signal>>>,
+    users: Mutex<HashMap<i64, UserEntry>>,
     shutdown: ShutdownFlag,
     connections: Arc<AtomicUsize>,
 }
@@ -37,7 +58,14 @@ pub struct Subscription<'h> {
     hub: &'h Hub,
     user: i64,
     receiver: watch::Receiver<Signal>,
+    frames: Option<broadcast::Receiver<Arc<str>>>,
     signed_out_at: Signal,
+}
+
+/// A socket's place among its user's open sockets; dropping it frees the place.
+pub struct SocketPlace<'h> {
+    hub: &'h Hub,
+    user: i64,
 }
 
 /// What woke a connection.
@@ -47,53 +75,96 @@ pub enum Wake {
     Events,
     /// The user's credentials changed: re-check them.
     SignedOut,
+    /// An ephemeral frame for the user's sockets (typing, presence).
+    Frame(Arc<str>),
     /// The server is shutting down.
     Shutdown,
 }
 
 impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, UserEntry>> {
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wake-ups for a long poll (no ephemeral frames).
     pub fn subscribe(&self, user: i64) -> Subscription<'_> {
-        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
-        let receiver = users
-            .entry(user)
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe();
+        let mut users = self.lock();
+        let entry = users.entry(user).or_insert_with(UserEntry::new);
+        let receiver = entry.wake.subscribe();
         let signed_out_at = *receiver.borrow();
         Subscription {
             hub: self,
             user,
             receiver,
+            frames: None,
             signed_out_at,
         }
     }
 
+    /// A place for one more socket of `user`, unless they already have `max` open here; with
+    /// it, the socket's wake-ups and ephemeral frames.
+    pub fn open_socket(
+        &self,
+        user: i64,
+        max: usize,
+    ) -> Option<(SocketPlace<'_>, Subscription<'_>)> {
+        let mut users = self.lock();
+        let entry = users.entry(user).or_insert_with(UserEntry::new);
+        if entry.sockets >= max {
+            return None;
+        }
+        entry.sockets += 1;
+        let receiver = entry.wake.subscribe();
+        let signed_out_at = *receiver.borrow();
+        let frames = Some(entry.frames.subscribe());
+        Some((
+            SocketPlace { hub: self, user },
+            Subscription {
+                hub: self,
+                user,
+                receiver,
+                frames,
+                signed_out_at,
+            },
+        ))
+    }
+
+    /// Open sockets of `user` on this instance.
+    pub fn sockets_of(&self, user: i64) -> usize {
+        self.lock().get(&user).map_or(0, |entry| entry.sockets)
+    }
+
     /// Wakes the connections of these users (their logs grew).
     pub fn notify(&self, users: &[i64]) {
-        let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.lock();
         for user in users {
-            if let Some(sender) = map.get(user) {
-                sender.send_modify(|_| {});
+            if let Some(entry) = map.get(user) {
+                entry.wake.send_modify(|_| {});
             }
         }
     }
 
     /// Tells the connections of these users that their credentials changed.
     pub fn sign_out(&self, users: &[i64]) {
-        let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.lock();
         for user in users {
-            if let Some(sender) = map.get(user) {
-                sender.send_modify(|generation| *generation += 1);
+            if let Some(entry) = map.get(user) {
+                entry.wake.send_modify(|generation| *generation += 1);
             }
+        }
+    }
+
+    /// Hands an ephemeral frame to the open sockets of `user` on this instance.
+    pub fn send_ephemeral(&self, user: i64, frame: Arc<str>) {
+        if let Some(entry) = self.lock().get(&user) {
+            let _ = entry.frames.send(frame);
         }
     }
 
     /// The commit hook: wake whoever a committed transaction concerns.
     pub fn on_commit(&self, commit: &Commit) {
         if commit.everyone {
-            let users: Vec<i64> = {
-                let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
-                map.keys().copied().collect()
-            };
+            let users: Vec<i64> = self.lock().keys().copied().collect();
             // A sign-out wake makes each connection re-check its credentials and re-read its log.
             self.sign_out(&users);
         }
@@ -121,10 +192,19 @@ impl Hub {
         }
     }
 
+    /// Removes a user's entry once nothing listens to it any more.
+    fn forget_if_unused(users: &mut HashMap<i64, UserEntry>, user: i64, leaving_receivers: usize) {
+        if users.get(&user).is_some_and(|entry| {
+            entry.sockets == 0 && entry.wake.receiver_count() <= leaving_receivers
+        }) {
+            users.remove(&user);
+        }
+    }
+
     /// Users with at least one open connection.
     #[cfg(test)]
     fn subscribed_users(&self) -> usize {
-        self.users.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().len()
     }
 }
 
@@ -135,6 +215,20 @@ impl Subscription<'_> {
         if *shutdown.borrow() {
             return Wake::Shutdown;
         }
+        let frame = async {
+            match self.frames.as_mut() {
+                Some(frames) => loop {
+                    match frames.recv().await {
+                        Ok(frame) => return frame,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            std::future::pending::<()>().await
+                        }
+                    }
+                },
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             changed = self.receiver.changed() => {
                 if changed.is_err() {
@@ -148,6 +242,7 @@ impl Subscription<'_> {
                     Wake::Events
                 }
             }
+            frame = frame => Wake::Frame(frame),
             _ = shutdown.changed() => Wake::Shutdown,
         }
     }
@@ -155,14 +250,19 @@ impl Subscription<'_> {
 
 impl Drop for Subscription<'_> {
     fn drop(&mut self) {
-        let mut users = self.hub.users.lock().unwrap_or_else(|e| e.into_inner());
+        let mut users = self.hub.lock();
         // Our receiver is still alive here: the last one out has a count of 1.
-        if users
-            .get(&self.user)
-            .is_some_and(|sender| sender.receiver_count() <= 1)
-        {
-            users.remove(&self.user);
+        Hub::forget_if_unused(&mut users, self.user, 1);
+    }
+}
+
+impl Drop for SocketPlace<'_> {
+    fn drop(&mut self) {
+        let mut users = self.hub.lock();
+        if let Some(entry) = users.get_mut(&self.user) {
+            entry.sockets = entry.sockets.saturating_sub(1);
         }
+        Hub::forget_if_unused(&mut users, self.user, 0);
     }
 }
 
@@ -237,6 +337,36 @@ mod tests {
         assert_eq!(alice.wake().await, Wake::Shutdown);
     }
 
+    #[tokio::test]
+    async fn ephemeral_frames_reach_sockets_not_long_polls() {
+        let hub = Hub::default();
+        let (_place, mut socket) = hub.open_socket(1, 5).unwrap();
+        let mut poll = hub.subscribe(1);
+        hub.send_ephemeral(1, Arc::from("{\"type\":\"typing\"}"));
+        assert_eq!(
+            socket.wake().await,
+            Wake::Frame(Arc::from("{\"type\":\"typing\"}"))
+        );
+        let quiet = tokio::time::timeout(Duration::from_millis(30), poll.wake()).await;
+        assert!(quiet.is_err(), "a long poll got an ephemeral frame");
+    }
+
+    #[test]
+    fn sockets_per_user_are_bounded_and_places_come_back() {
+        let hub = Hub::default();
+        let first = hub.open_socket(1, 2).unwrap();
+        let second = hub.open_socket(1, 2).unwrap();
+        assert!(hub.open_socket(1, 2).is_none());
+        assert!(
+            hub.open_socket(2, 2).is_some(),
+            "another user is not affected"
+        );
+        drop(first);
+        assert_eq!(hub.sockets_of(1), 1);
+        assert!(hub.open_socket(1, 2).is_some());
+        drop(second);
+    }
+
     #[test]
     fn the_last_subscription_out_removes_the_user() {
         let hub = Hub::default();
@@ -245,6 +375,15 @@ mod tests {
         drop(first);
         assert_eq!(hub.subscribed_users(), 1);
         drop(second);
+        assert_eq!(hub.subscribed_users(), 0);
+        let (place, socket) = hub.open_socket(1, 1).unwrap();
+        drop(socket);
+        assert_eq!(
+            hub.subscribed_users(),
+            1,
+            "the socket still holds its place"
+        );
+        drop(place);
         assert_eq!(hub.subscribed_users(), 0);
     }
 

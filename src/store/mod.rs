@@ -7,8 +7,9 @@
 //!
 //! The code is organised by topic; each topic module owns its row types, its SQL (written once,
 //! see [`db`]) and its rules (who is told what, which counter moves):
-//! [`settings`], [`users`], [`threads`], [`messages`], [`events`], [`sessions`] (the admin
-//! page's), [`admin`] (lists across all users) and [`transfer`] (moving whole databases).
+//! [`settings`], [`users`], [`threads`], [`messages`], [`events`], [`tokens`] (signed-out
+//! refresh tokens), [`sessions`] (the admin page's), [`admin`] (lists across all users) and
+//! [`transfer`] (moving whole databases).
 //!
 //! Two engines run those operations: `sqlite` (embedded, the zero-configuration default: reader
 //! threads and one group-commit writer) and `postgres` (production and several instances: a
@@ -27,6 +28,7 @@ pub mod sessions;
 pub mod settings;
 mod sqlite;
 pub mod threads;
+pub mod tokens;
 pub mod transfer;
 pub mod users;
 

@@ -215,6 +215,23 @@ impl Store {
         read!(self, |db| view(db, id, viewer).await)
     }
 
+    /// The existing thread of two users, as `viewer` sees it.
+    pub async fn thread_of_pair(
+        &self,
+        a: i64,
+        b: i64,
+        viewer: i64,
+    ) -> StoreResult<Option<ThreadView>> {
+        let (low, high) = (a.min(b), a.max(b));
+        read!(self, |db| {
+            let id: Option<i64> = db.row(&BY_PAIR, &[&low, &high]).await?;
+            match id {
+                Some(id) => view(db, id, viewer).await,
+                None => Ok(None),
+            }
+        })
+    }
+
     /// The thread of two different users as `viewer` sees it, created when there is none
     /// (`true`). The pair's unique constraint makes concurrent creations end in one thread.
     pub async fn create_thread(

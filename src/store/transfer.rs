@@ -24,6 +24,7 @@ pub enum Table {
     Members,
     Messages,
     Events,
+    Blacklist,
 }
 
 /// How a column's values are read and written.
@@ -37,13 +38,14 @@ pub enum Kind {
 use Kind::{Bool, Int, Text};
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Settings,
         Table::Users,
         Table::Threads,
         Table::Members,
         Table::Messages,
         Table::Events,
+        Table::Blacklist,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Table {
             Table::Members => "thread_members",
             Table::Messages => "messages",
             Table::Events => "events",
+            Table::Blacklist => "token_blacklist",
         }
     }
 
@@ -100,6 +103,7 @@ impl Table {
                 ("message_id", Int),
                 ("payload", Text),
             ],
+            Table::Blacklist => &[("jti", Text), ("expires", Int)],
         }
     }
 
@@ -416,6 +420,7 @@ async fn dump(
         Table::Members => rows_of::<3>(db, &sql, &params).await?,
         Table::Messages => rows_of::<4>(db, &sql, &params).await?,
         Table::Events => rows_of::<5>(db, &sql, &params).await?,
+        Table::Blacklist => rows_of::<6>(db, &sql, &params).await?,
     };
     Ok(Rows { table, records })
 }

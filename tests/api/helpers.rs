@@ -92,6 +92,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let mut config = Config::new(database_url(dir.path()));
+    // The suite posts and starts threads far faster than people do; the tests of these limits
+    // set their own.
+    config.post_rate = 1_000_000;
+    config.thread_rate = 1_000_000;
     configure(&mut config);
     let test_app = serve_database(config, Some(dir)).await;
     test_app

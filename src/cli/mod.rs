@@ -1,15 +1,16 @@
-//! The `simple-chat` command line: `serve`, `migrate`, and the account commands that Django's
-//! `manage.py` offered (`createsuperuser`, `createuser`, `changepassword`).
+//! The `simple-chat` command line: `serve` ([`serve`]: its flags are the configuration),
+//! `migrate`, the account commands that Django's `manage.py` offered (`createsuperuser`,
+//! `createuser`, `changepassword`), and moving data in.
+
+mod serve;
 
 use std::{
     io::{BufRead, IsTerminal, Write},
-    net::SocketAddr,
     process::ExitCode,
-    time::Duration,
 };
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
 use crate::{
@@ -48,7 +49,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Apply pending migrations, then serve the API.
-    Serve(ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Apply pending migrations and exit.
     Migrate,
     /// Create a superuser (asks for the details, or takes them from flags and environment).
@@ -96,44 +97,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "SIMPLE_CHAT_BIND", default_value = "127.0.0.1:8000")]
-    bind: SocketAddr,
-    /// Token signing key; when unset one is generated once and kept in the database.
-    #[arg(long, env = "SIMPLE_CHAT_SECRET_KEY", hide_env_values = true)]
-    secret_key: Option<String>,
-    /// Access token lifetime, in seconds.
-    #[arg(long, env = "SIMPLE_CHAT_ACCESS_TOKEN_LIFETIME", default_value_t = 300)]
-    access_token_lifetime: u64,
-    /// Refresh token lifetime, in seconds.
-    #[arg(
-        long,
-        env = "SIMPLE_CHAT_REFRESH_TOKEN_LIFETIME",
-        default_value_t = 86_400
-    )]
-    refresh_token_lifetime: u64,
-    /// Answer a new refresh token on every refresh.
-    #[arg(long, env = "SIMPLE_CHAT_ROTATE_REFRESH_TOKENS")]
-    rotate_refresh_tokens: bool,
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "SIMPLE_CHAT_BODY_LIMIT", default_value_t = 1024 * 1024)]
-    body_limit: usize,
-    /// Days each user's event log is kept.
-    #[arg(long, env = "SIMPLE_CHAT_EVENT_RETENTION_DAYS", default_value_t = 30)]
-    event_retention_days: u64,
-    /// PostgreSQL: connections in the pool (default: four per core, 8 to 32).
-    #[arg(long, env = "SIMPLE_CHAT_DATABASE_POOL_SIZE")]
-    database_pool_size: Option<usize>,
-    /// PostgreSQL: seconds a request waits for a pooled connection before answering 503.
-    #[arg(long, env = "SIMPLE_CHAT_DATABASE_POOL_WAIT", default_value_t = 5)]
-    database_pool_wait: u64,
-    /// PostgreSQL: the longest a statement may run, in seconds.
-    #[arg(long, env = "SIMPLE_CHAT_STATEMENT_TIMEOUT", default_value_t = 10)]
-    statement_timeout: u64,
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
@@ -170,29 +133,9 @@ fn init_logging(format: LogFormat, serving: bool) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::new(cli.database_url);
+    let config = Config::new(cli.database_url);
     match cli.command {
-        Command::Serve(args) => {
-            config.secret_key = args.secret_key;
-            config.access_token_lifetime = Duration::from_secs(args.access_token_lifetime);
-            config.refresh_token_lifetime = Duration::from_secs(args.refresh_token_lifetime);
-            config.rotate_refresh_tokens = args.rotate_refresh_tokens;
-            config.body_limit = args.body_limit;
-            config.event_retention = Duration::from_secs(args.event_retention_days * 86_400);
-            config.database = crate::store::StoreOptions {
-                pool_size: args.database_pool_size,
-                pool_wait: Duration::from_secs(args.database_pool_wait),
-                statement_timeout: Duration::from_secs(args.statement_timeout),
-            };
-            let app = App::build(config).await?;
-            let listener = tokio::net::TcpListener::bind(args.bind)
-                .await
-                .with_context(|| format!("binding {}", args.bind))?;
-            tracing::info!(address = %listener.local_addr()?, "serving");
-            app.serve(listener, shutdown_signal()).await?;
-            tracing::info!("stopped");
-            Ok(())
-        }
+        Command::Serve(args) => serve::run(config, *args).await,
         Command::Migrate => {
             let (_, applied) = Store::open(&config.database_url).await?;
             if applied.is_empty() {
@@ -233,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let user = accounts::create(
                 app.store(),
+                app.password_checks(),
                 NewAccount {
                     username,
                     password,
@@ -258,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = new_password(&username, noinput)?;
             let user = accounts::create(
                 app.store(),
+                app.password_checks(),
                 NewAccount {
                     username,
                     password,
@@ -312,6 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = new_password(&username, noinput)?;
             accounts::update(
                 app.store(),
+                app.password_checks(),
                 &user,
                 AccountChanges {
                     password: Some(password),
@@ -389,7 +335,7 @@ pub fn describe(error: &Error) -> String {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
