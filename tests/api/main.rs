@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod conventions;
 mod instances;
+mod limits;
 mod messages;
 mod moving;
 mod postgres;

@@ -12,11 +12,11 @@ use tokio_tungstenite::{
 
 use crate::helpers::{TestApp, id, parts, spawn_app, spawn_app_with};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Opens `/ws` with a token (and `since`), and reads the hello frame; returns the socket and
 /// the hello's seq.
-async fn connect(app: &TestApp, token: &str, since: Option<i64>) -> (Socket, i64) {
+pub async fn connect(app: &TestApp, token: &str, since: Option<i64>) -> (Socket, i64) {
     let mut url = format!(
         "{}/ws?token={token}",
         app.address.replace("http://", "ws://")
@@ -32,7 +32,7 @@ async fn connect(app: &TestApp, token: &str, since: Option<i64>) -> (Socket, i64
 }
 
 /// The next JSON frame (skipping pings); panics after 5 s.
-async fn next_frame(socket: &mut Socket) -> Value {
+pub async fn next_frame(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
             .await
@@ -48,7 +48,7 @@ async fn next_frame(socket: &mut Socket) -> Value {
 }
 
 /// Asserts that no JSON frame arrives within a short while.
-async fn assert_quiet(socket: &mut Socket) {
+pub async fn assert_quiet(socket: &mut Socket) {
     match tokio::time::timeout(Duration::from_millis(300), socket.next()).await {
         Err(_) => {}
         Ok(Some(Ok(Message::Ping(_)))) => {}
@@ -57,7 +57,7 @@ async fn assert_quiet(socket: &mut Socket) {
 }
 
 /// The HTTP status a refused WebSocket handshake answered.
-async fn refused_status(url: String) -> u16 {
+pub async fn refused_status(url: String) -> u16 {
     match connect_async(url).await {
         Err(WsError::Http(response)) => response.status().as_u16(),
         Err(other) => panic!("expected an HTTP refusal, got {other}"),
@@ -65,7 +65,7 @@ async fn refused_status(url: String) -> u16 {
     }
 }
 
-fn ws_url(app: &TestApp, query: &str) -> String {
+pub fn ws_url(app: &TestApp, query: &str) -> String {
     format!("{}/ws{query}", app.address.replace("http://", "ws://"))
 }
 
