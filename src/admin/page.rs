@@ -13,7 +13,12 @@ use minijinja::{AutoEscape, Environment, ErrorKind, Value, context};
 use serde_json::Value as Json;
 use time::{OffsetDateTime, macros::format_description};
 
-use crate::{clock::Timestamp, domain::PASSWORD_MIN, error::Error, store::StoreError};
+use crate::{
+    clock::Timestamp,
+    domain::{NUL_NOT_ALLOWED, PASSWORD_MIN, has_nul},
+    error::Error,
+    store::StoreError,
+};
 
 /// Every template, embedded in the binary by name.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -282,7 +287,13 @@ impl<S: Send + Sync> FromRequest<S> for Form {
                     AdminError::BadRequest(rejection.body_text())
                 }
             })?;
-        Ok(Form::parse(&bytes))
+        let form = Form::parse(&bytes);
+        if form.0.iter().any(|(k, v)| has_nul(k) || has_nul(v)) {
+            return Err(AdminError::BadRequest(format!(
+                "A field holds a NUL character. {NUL_NOT_ALLOWED}"
+            )));
+        }
+        Ok(form)
     }
 }
 
@@ -291,10 +302,12 @@ impl<S: Send + Sync> FromRequest<S> for Form {
 pub struct Params(HashMap<String, String>);
 
 impl Params {
+    /// The parameters; one holding a NUL character reads as absent (it can match nothing).
     pub fn parse(query: Option<&str>) -> Params {
         Params(
             form_urlencoded::parse(query.unwrap_or_default().as_bytes())
                 .into_owned()
+                .filter(|(k, v)| !has_nul(k) && !has_nul(v))
                 .collect(),
         )
     }

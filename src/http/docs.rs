@@ -51,19 +51,24 @@ impl Modify for BearerToken {
     }
 }
 
-/// Completes the description once every route's path is in: any answer an operation does not
+/// Completes the description once every route's path is in: any operation may answer 400
+/// (a query parameter holding a NUL character, for one), and any answer an operation does not
 /// list (413, 415, 429, 503, ...) is `{"detail": ...}`.
 pub fn finish(openapi: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{Ref, ResponseBuilder, content::ContentBuilder};
-    let other = ResponseBuilder::new()
-        .description("Any other answer: a message in `detail`")
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Detail")))
-                .build(),
-        )
-        .build();
+    let answer = |description: &str, schema: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            )
+            .build()
+    };
+    let other = answer("Any other answer: a message in `detail`", "Detail");
+    let invalid = answer("Bad input: the fields at fault", "ValidationErrors");
     for item in openapi.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -73,9 +78,11 @@ pub fn finish(openapi: &mut utoipa::openapi::OpenApi) {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
-            operation
-                .responses
-                .responses
+            let responses = &mut operation.responses.responses;
+            responses
+                .entry("400".into())
+                .or_insert_with(|| invalid.clone().into());
+            responses
                 .entry("default".into())
                 .or_insert_with(|| other.clone().into());
         }

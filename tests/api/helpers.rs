@@ -483,6 +483,14 @@ pub fn jwt_part(token: &str, index: usize) -> Value {
 /// A `simple-chat serve` child process, killed when the test ends, pass or fail.
 pub struct ServerProcess(std::process::Child);
 
+impl ServerProcess {
+    /// SIGKILL, as a crash would: nothing gets to finish.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
