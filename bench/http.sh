@@ -15,8 +15,11 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release --quiet
-bin="$PWD/target/release/simple-chat"
+# BIN=/path/to/simple-chat measures another build (for before/after comparisons).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+bin="${BIN:-$PWD/target/release/simple-chat}"
 work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
 export DATABASE_URL="sqlite://$work/bench.sqlite3"

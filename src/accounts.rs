@@ -73,7 +73,9 @@ fn check_profile(
 }
 
 async fn hash_password(checks: &PasswordChecks, password: String) -> Result<String, Error> {
-    checks.run(move || password::hash(&password)).await
+    checks
+        .run(move |scratch| password::hash(&password, scratch))
+        .await
 }
 
 fn username_conflict(error: StoreError) -> Error {
@@ -229,10 +231,10 @@ pub async fn login(
     let password = login.password.to_owned();
     let stored = user.as_ref().map(|u| u.password.clone());
     let verified = checks
-        .run(move || match stored {
-            Some(stored) => password::verify(&password, &stored),
+        .run(move |scratch| match stored {
+            Some(stored) => password::verify(&password, &stored, scratch),
             None => {
-                password::verify_dummy(&password);
+                password::verify_dummy(&password, scratch);
                 Verified::No
             }
         })

@@ -1,38 +1,86 @@
 //! Password hashing is the costliest thing the server does (argon2id: 19 MiB and tens of
-//! milliseconds of a core per check), so it is bounded: at most `--max-password-checks` run at
-//! once, a bounded queue waits behind them, and a check that cannot start within
-//! [`QUEUE_WAIT`] is refused with 503 and `Retry-After`. A flood of logins then costs a fixed
-//! amount of memory and leaves the other cores to everyone else.
+//! milliseconds of a core per check), so it is bounded:
+//!
+//! - exactly `--max-password-checks` threads compute hashes, each with its own argon2 memory
+//!   allocated once and reused, so a flood of logins costs a fixed amount of memory;
+//! - those threads run at a lower scheduling priority (nice 10), so while they are busy the
+//!   rest of the server (every other request) still gets the cores first;
+//! - a bounded queue waits behind them; a check that cannot start within [`QUEUE_WAIT`] of
+//!   asking, or finds the queue full, is refused with 503 and `Retry-After`.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use tokio::sync::Semaphore;
+use crossbeam_channel::Sender;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use super::password::Scratch;
 use crate::error::Error;
 
 /// The longest a check waits for its turn.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
-/// Waiting places per running check.
-const QUEUE_PER_CHECK: usize = 32;
+/// Waiting places per checking thread.
+const QUEUE_PER_CHECK: usize = 128;
 /// What a refused check tells the client to wait.
 const RETRY_AFTER: u64 = 5;
+/// The checking threads' nice value: below every other thread of the process.
+const NICENESS: i32 = 10;
+
+type Work = Box<dyn FnOnce(&mut Scratch) + Send>;
+
+struct Job {
+    work: Work,
+    asked: Instant,
+    _place: OwnedSemaphorePermit,
+}
 
 pub struct PasswordChecks {
-    running: Arc<Semaphore>,
+    jobs: Sender<Job>,
     places: Arc<Semaphore>,
     places_total: usize,
     wait: Duration,
 }
 
+fn busy() -> Error {
+    Error::Unavailable {
+        reason: "too many password checks waiting".into(),
+        retry_after: Some(RETRY_AFTER),
+    }
+}
+
 impl PasswordChecks {
     pub fn new(at_once: usize) -> PasswordChecks {
-        let at_once = at_once.max(1);
-        let places_total = at_once * (QUEUE_PER_CHECK + 1);
+        PasswordChecks::with_queue(at_once, at_once.max(1) * QUEUE_PER_CHECK, QUEUE_WAIT)
+    }
+
+    fn with_queue(at_once: usize, queue: usize, wait: Duration) -> PasswordChecks {
+        let (jobs, queued) = crossbeam_channel::unbounded::<Job>();
+        for i in 0..at_once.max(1) {
+            let queued = queued.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-check-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    let mut scratch = Scratch::default();
+                    while let Ok(job) = queued.recv() {
+                        // Too late to be useful: the asker was answered 503 already.
+                        if job.asked.elapsed() <= wait {
+                            (job.work)(&mut scratch);
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password-check thread");
+            }
+        }
+        let places_total = queue.max(1);
         PasswordChecks {
-            running: Arc::new(Semaphore::new(at_once)),
+            jobs,
             places: Arc::new(Semaphore::new(places_total)),
             places_total,
-            wait: QUEUE_WAIT,
+            wait,
         }
     }
 
@@ -41,32 +89,44 @@ impl PasswordChecks {
         self.places_total - self.places.available_permits()
     }
 
-    /// Runs `work` (a hash or a verification) on a blocking thread when its turn comes.
+    /// Runs `work` (a hash or a verification, in the argon2 memory it is lent) on a checking
+    /// thread when its turn comes.
     pub async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Scratch) -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let busy = || Error::Unavailable {
-            reason: "too many password checks waiting".into(),
-            retry_after: Some(RETRY_AFTER),
-        };
         let place = self
             .places
             .clone()
             .try_acquire_owned()
             .map_err(|_| busy())?;
-        let turn = tokio::time::timeout(self.wait, self.running.clone().acquire_owned())
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            work: Box::new(move |scratch: &mut Scratch| {
+                if !reply.is_closed() {
+                    let _ = reply.send(work(scratch));
+                }
+            }),
+            asked: Instant::now(),
+            _place: place,
+        };
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::Internal(anyhow::anyhow!("the password checks stopped")))?;
+        // A job that waited too long is dropped unanswered by its thread.
+        tokio::time::timeout(self.wait + Duration::from_secs(5), answer)
             .await
             .map_err(|_| busy())?
-            .map_err(|e| Error::Internal(e.into()))?;
-        // The turn goes with the work: a client that gives up does not free it early.
-        tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            let _place = place;
-            work()
-        })
-        .await
-        .map_err(|e| Error::Internal(e.into()))
+            .map_err(|_| busy())
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux keeps a nice value per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; `0` names the calling thread on Linux.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, NICENESS);
     }
 }
 
@@ -76,32 +136,35 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_is_refused_at_once_and_a_long_wait_is_refused_in_time() {
-        let checks = Arc::new(PasswordChecks {
-            running: Arc::new(Semaphore::new(1)),
-            places: Arc::new(Semaphore::new(2)),
-            places_total: 2,
-            wait: Duration::from_millis(100),
-        });
+        let checks = Arc::new(PasswordChecks::with_queue(1, 2, Duration::from_millis(100)));
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let blocking = {
             let checks = checks.clone();
-            tokio::spawn(async move { checks.run(move || hold.recv().ok()).await })
+            tokio::spawn(async move { checks.run(move |_| hold.recv().ok()).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
-        // One place left: this one waits, and gives up after the wait.
-        let started = std::time::Instant::now();
         assert_eq!(checks.in_use(), 1);
-        let waited = checks.run(|| ()).await;
+        // One place left: this one waits behind the blocked check and is refused.
+        let waiting = {
+            let checks = checks.clone();
+            tokio::spawn(async move { checks.run(|_| ()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // No place left: refused at once.
         assert!(matches!(
-            waited,
+            checks.run(|_| ()).await,
             Err(Error::Unavailable {
                 retry_after: Some(_),
                 ..
             })
         ));
-        assert!(started.elapsed() >= Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(150)).await;
         release.send(()).unwrap();
         assert!(blocking.await.unwrap().is_ok());
-        assert!(checks.run(|| 42).await.is_ok());
+        assert!(
+            waiting.await.unwrap().is_err(),
+            "a check that waited too long is refused"
+        );
+        assert_eq!(checks.run(|_| 42).await.unwrap(), 42);
     }
 }
