@@ -61,7 +61,7 @@ async fn a_flood_of_logins_waits_its_turn_and_is_refused_with_503_past_the_queue
         config.login_failures_per_address = 1_000_000;
     })
     .await;
-    let logins = (0..120).map(|i| {
+    let logins = (0..300).map(|i| {
         let app = &app;
         async move { login(app, &format!("nobody{i}"), "wrong-password", None).await }
     });
