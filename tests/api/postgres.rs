@@ -317,6 +317,9 @@ async fn a_database_restart_answers_503_then_recovers_by_itself() {
         "answered in {:?}",
         started.elapsed()
     );
+    let (status, body) = crate::helpers::parts(app.get("/readyz", None).await).await;
+    assert_eq!((status, &body["status"]), (503, &serde_json::json!("unavailable")));
+    assert_eq!(app.get("/healthz", None).await.status(), 200, "liveness is not readiness");
 
     tokio::task::block_in_place(|| server.run()).expect("restart PostgreSQL");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -336,6 +339,7 @@ async fn a_database_restart_answers_503_then_recovers_by_itself() {
         )
         .await;
     assert_eq!(posted.status(), 201, "writes work again too");
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
 }
 
 /// A request that finds every pooled connection busy waits at most the configured time, then
