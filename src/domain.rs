@@ -86,6 +86,30 @@ impl MessageText {
     }
 }
 
+/// A reaction: 1 to 32 Unicode code points, no whitespace or control characters (skin tones
+/// and joiners are kept exactly: `👍🏽`, `👩‍💻`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Emoji(String);
+
+pub const EMOJI_MAX: usize = 32;
+
+impl Emoji {
+    pub fn parse(raw: &str) -> Result<Emoji, String> {
+        let count = raw.chars().count();
+        if count == 0 || count > EMOJI_MAX {
+            return Err(format!("A reaction is 1 to {EMOJI_MAX} characters."));
+        }
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("A reaction may not hold whitespace or control characters.".into());
+        }
+        Ok(Emoji(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A message body: a string, not blank, at most 10,000 characters.
 pub fn message_text_problem(text: &str) -> Option<String> {
     if text.trim().is_empty() {
@@ -283,6 +307,16 @@ mod tests {
         assert_eq!(password_problems("1234", "alice").len(), 2);
         assert_eq!(password_problems("12345678", "alice").len(), 1);
         assert_eq!(password_problems("AliceAlice", "alicealice").len(), 1);
+    }
+
+    #[test]
+    fn emoji_keep_their_modifiers_and_refuse_spaces_and_controls() {
+        for good in ["👍", "👍🏽", "👩‍💻", "🇫🇷", "ok", "❤️"] {
+            assert_eq!(Emoji::parse(good).unwrap().as_str(), good);
+        }
+        for bad in ["", " ", "👍 ", "a\tb", "\u{7}", &"x".repeat(33)] {
+            assert!(Emoji::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

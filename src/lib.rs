@@ -69,6 +69,7 @@ pub struct Shared {
     pub throttle: LoginThrottle,
     pub checks: PasswordChecks,
     pub limits: limits::RateLimits,
+    pub presence: realtime::presence::Presence,
     pub config: Config,
 }
 
@@ -136,6 +137,7 @@ impl App {
                 throttle,
                 checks,
                 limits,
+                presence: realtime::presence::Presence::default(),
                 config,
             }),
         })
@@ -190,8 +192,15 @@ impl App {
     ) -> anyhow::Result<()> {
         let pruner = tokio::spawn(housekeeping(self.state.clone()));
         let follower = self.state.store.follow_other_instances();
+        let alone = matches!(self.state.store, Store::Sqlite(_));
+        self.state.presence.start(&self.state.store, alone).await;
+        let presence = {
+            let state = self.state.clone();
+            tokio::spawn(async move { state.presence.keep_alive(state.store.clone()).await })
+        };
         let served = server::serve(self.state, listener, shutdown).await;
         pruner.abort();
+        presence.abort();
         if let Some(follower) = follower {
             follower.abort();
         }

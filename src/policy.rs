@@ -6,6 +6,10 @@ use crate::{
     store::{Store, ThreadMembers, User},
 };
 
+/// Said to either of two users when one blocks the other (the same words both ways, so the
+/// blocked user is not told who blocked whom).
+pub const CANNOT_MESSAGE: Error = Error::Forbidden("You cannot message this user.");
+
 /// A thread is visible to its two participants and to staff; to anyone else it does not exist.
 pub async fn visible_thread(store: &Store, user: &User, id: i64) -> Result<ThreadMembers, Error> {
     let members = store.thread_members(id).await?.ok_or(Error::NotFound)?;
@@ -77,5 +81,38 @@ pub fn may_create_thread(user: &User, a: &User, b: &User) -> Result<(), Error> {
         Err(Error::Forbidden(
             "You can only start threads you take part in.",
         ))
+    }
+}
+
+/// Editing a message: its sender only (the other participant 403; anyone outside the thread,
+/// staff included, 404).
+pub fn may_edit(user: &User, members: &ThreadMembers, sender: i64) -> Result<(), Error> {
+    if !members.includes(user.id) {
+        Err(Error::NotFound)
+    } else if user.id != sender {
+        Err(Error::Forbidden("You can only edit your own messages."))
+    } else {
+        Ok(())
+    }
+}
+
+/// Deleting a message: its sender, or staff (the other participant 403; anyone else outside
+/// the thread 404).
+pub fn may_delete(user: &User, members: &ThreadMembers, sender: i64) -> Result<(), Error> {
+    if user.id == sender || user.is_staff {
+        Ok(())
+    } else if members.includes(user.id) {
+        Err(Error::Forbidden("You can only delete your own messages."))
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
+/// Reacting: the thread's participants only (anyone else 404, staff included).
+pub fn may_react(user: &User, members: &ThreadMembers) -> Result<(), Error> {
+    if members.includes(user.id) {
+        Ok(())
+    } else {
+        Err(Error::NotFound)
     }
 }

@@ -23,7 +23,7 @@ use crate::{
     },
     error::Error,
     policy,
-    store::{Message, MessageWindow, NewMessage},
+    store::{Message, MessageWindow, NewMessage, messages::Posted},
 };
 
 /// One message of a batch.
@@ -36,6 +36,8 @@ pub struct NewMessageItem {
     /// The sender's own id for the message (≤ 64 characters): a retry with the same one returns
     /// the stored message instead of a duplicate.
     pub client_id: Option<String>,
+    /// A message of the same thread that this one answers.
+    pub reply_to: Option<i64>,
 }
 
 /// `{"messages": [...]}`: 1 to 100 messages, stored all or none.
@@ -109,11 +111,13 @@ fn item_from_json(item: &Value) -> Result<NewMessageItem, Error> {
         _ => {}
     }
     let client_id = client_id.map(str::to_owned);
+    let reply_to = fields.optional_id("reply_to");
     fields.finish()?;
     Ok(NewMessageItem {
         sender,
         text: text.ok_or_else(|| Error::Malformed("text is required".into()))?,
         client_id,
+        reply_to,
     })
 }
 
@@ -296,6 +300,7 @@ pub async fn create(
         return Err(Error::Forbidden("You can only post messages as yourself.").into());
     }
     policy::may_post(&user, &members)?;
+    check_replies(&state, thread, &batch.messages).await?;
     state.limits.post(user.id, batch.messages.len())?;
     let batch = batch
         .messages
@@ -303,14 +308,36 @@ pub async fn create(
         .map(|item| NewMessage {
             text: item.text.into_inner(),
             client_id: item.client_id,
+            reply_to: item.reply_to,
         })
         .collect();
-    let stored = state
-        .store
-        .post_messages(thread, user.id, batch)
-        .await?
-        .ok_or(Error::NotFound)?;
-    Ok((StatusCode::CREATED, Json(stored)).into_response())
+    match state.store.post_messages(thread, user.id, batch).await? {
+        Posted::Stored(stored) => Ok((StatusCode::CREATED, Json(stored)).into_response()),
+        Posted::NoThread => Err(Error::NotFound.into()),
+        Posted::Blocked => Err(policy::CANNOT_MESSAGE.into()),
+    }
+}
+
+/// Every `reply_to` names a message of this thread, else a 400 on that item.
+async fn check_replies(state: &AppState, thread: i64, items: &[NewMessageItem]) -> ApiResult<()> {
+    let wanted: Vec<i64> = items.iter().filter_map(|item| item.reply_to).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let found = state.store.messages_of_thread(thread, &wanted).await?;
+    let errors: Vec<Value> = items
+        .iter()
+        .map(|item| match item.reply_to {
+            Some(id) if !found.contains(&id) => {
+                json!({"reply_to": [format!("Invalid pk \"{id}\" - object does not exist.")]})
+            }
+            _ => json!({}),
+        })
+        .collect();
+    if errors.iter().any(|e| e != &json!({})) {
+        return Err(Error::Invalid(json!({ "messages": errors })).into());
+    }
+    Ok(())
 }
 
 /// Marks read the listed messages the requester received; others are ignored.

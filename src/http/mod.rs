@@ -7,13 +7,16 @@
 //! framework's shapes ([`error`]); bad input is refused at the boundary ([`extract`]).
 
 mod aliases;
+mod blocks;
 mod docs;
 pub mod error;
 pub mod events;
 pub mod extract;
 mod health;
+mod message_actions;
 mod messages;
 pub mod page;
+mod presence;
 pub mod socket;
 mod threads;
 mod tokens;
@@ -61,6 +64,11 @@ fn api() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(messages::unread_count))
         .routes(routes!(aliases::unread_count))
+        .routes(routes!(message_actions::edit, message_actions::delete))
+        .routes(routes!(message_actions::react, message_actions::unreact))
+        .routes(routes!(blocks::list))
+        .routes(routes!(blocks::block, blocks::unblock))
+        .routes(routes!(presence::presence))
 }
 
 /// The routes and their finished description.

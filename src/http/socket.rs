@@ -122,10 +122,12 @@ async fn run(
 ) {
     let _guard = state.hub.connection_guard();
     let max = state.config.max_websockets_per_user;
-    let end = match state.hub.open_socket(user.id, max) {
+    let user_id = user.id;
+    let end = match state.hub.open_socket(user_id, max) {
         // Another socket of the user took the last place meanwhile.
         None => End::TooSlow,
-        Some((_place, subscription)) => {
+        Some((place, subscription)) => {
+            state.presence.sync(&state.store, &state.hub, user_id).await;
             let mut session = Session {
                 state: &state,
                 user,
@@ -133,10 +135,18 @@ async fn run(
                 subscription,
                 socket: &mut socket,
             };
-            match session.stream(since).await {
+            let end = match session.stream(since).await {
                 Ok(never) => match never {},
                 Err(end) => end,
-            }
+            };
+            drop(session);
+            drop(place);
+            let state = state.clone();
+            // Told in the background: the closing frame need not wait for it.
+            tokio::spawn(async move {
+                state.presence.sync(&state.store, &state.hub, user_id).await;
+            });
+            end
         }
     };
     let (code, reason) = match end {
@@ -170,6 +180,9 @@ enum ClientFrame {
     /// Renews the socket's authentication.
     #[serde(rename = "auth")]
     Auth { token: String },
+    /// The user is typing in a thread.
+    #[serde(rename = "typing")]
+    Typing { thread: i64 },
     #[serde(other)]
     Other,
 }
@@ -298,6 +311,14 @@ impl Session<'_> {
         }
         match serde_json::from_str::<ClientFrame>(text.as_str()) {
             Ok(ClientFrame::Auth { token }) => self.renew(&token).await,
+            Ok(ClientFrame::Typing { thread }) => {
+                let state = self.state;
+                state
+                    .presence
+                    .typing(&state.store, self.user.id, thread)
+                    .await;
+                Ok(())
+            }
             Ok(ClientFrame::Other) | Err(_) => Ok(()),
         }
     }

@@ -79,6 +79,9 @@ pub async fn create(
     if let Some(existing) = state.store.thread_of_pair(a.id, b.id, user.id).await? {
         return Ok((StatusCode::OK, Json(existing)).into_response());
     }
+    if state.store.blocked_between(a.id, b.id).await? {
+        return Err(policy::CANNOT_MESSAGE.into());
+    }
     state.limits.new_thread(user.id)?;
     let (thread, created) = state.store.create_thread(a.id, b.id, user.id).await?;
     let status = if created {

@@ -8,6 +8,8 @@
 //! presence: not in the log, best effort), and the count of their open sockets (bounded by
 //! `--max-websockets-per-user`). The store's commit hook calls [`Hub::on_commit`].
 
+pub mod presence;
+
 use std::{
     collections::HashMap,
     sync::{
@@ -170,6 +172,11 @@ impl Hub {
         }
         self.notify(&commit.events_for);
         self.sign_out(&commit.signed_out);
+        for ephemeral in &commit.frames {
+            for user in &ephemeral.to {
+                self.send_ephemeral(*user, ephemeral.frame.clone());
+            }
+        }
     }
 
     /// Asks every connection to close (server shutdown).

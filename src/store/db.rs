@@ -126,7 +126,15 @@ macro_rules! scalar_rows {
         }
     )*};
 }
-scalar_rows!(i64, bool, String, Option<i64>, Option<String>, Timestamp);
+scalar_rows!(
+    i64,
+    bool,
+    String,
+    Option<i64>,
+    Option<String>,
+    Timestamp,
+    Option<Timestamp>
+);
 
 /// A connection (or an open transaction) of either engine.
 ///

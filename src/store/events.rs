@@ -151,6 +151,45 @@ pub(crate) async fn redact_message(tx: &impl Tx, message: i64) -> StoreResult<()
     Ok(())
 }
 
+static OF_MESSAGE: Sql = Sql::new("SELECT user_id, seq, payload FROM events WHERE message_id = $1");
+static SET_PAYLOAD: Sql =
+    Sql::new("UPDATE events SET payload = $3 WHERE user_id = $1 AND seq = $2");
+
+/// A stored event of one user.
+struct Stored {
+    user: i64,
+    seq: i64,
+    payload: String,
+}
+
+impl FromRow for Stored {
+    fn from_row(row: &impl Row) -> StoreResult<Stored> {
+        Ok(Stored {
+            user: row.get("user_id")?,
+            seq: row.get("seq")?,
+            payload: row.get("payload")?,
+        })
+    }
+}
+
+/// Makes every stored event of a message carry it as it is now (after an edit, so the old text
+/// is kept nowhere).
+pub(crate) async fn rewrite_message(tx: &impl Tx, message: &Message) -> StoreResult<()> {
+    let current = serde_json::to_value(message).map_err(|e| super::StoreError::Other(e.into()))?;
+    let stored: Vec<Stored> = tx.rows(&OF_MESSAGE, &[&message.id]).await?;
+    for Stored { user, seq, payload } in stored {
+        let Ok(mut event) = serde_json::from_str::<serde_json::Value>(&payload) else {
+            continue;
+        };
+        if let Some(slot) = event.get_mut("message") {
+            *slot = current.clone();
+            tx.execute(&SET_PAYLOAD, &[&user, &seq, &event.to_string()])
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes the text of a thread's messages from every stored log (the thread is being deleted).
 pub(crate) async fn redact_thread(tx: &impl Tx, thread: i64) -> StoreResult<()> {
     tx.execute(&REDACT_THREAD, &[&thread, &REDACTED]).await?;

@@ -11,9 +11,10 @@ use std::{collections::BTreeMap, sync::LazyLock};
 use serde::Serialize;
 
 use super::{
-    Counted, Store, StoreResult,
+    Counted, Store, StoreResult, blocks,
     db::{Db, FromRow, IdList, Row, Sql, Tx},
     events::{self, Payload},
+    reactions::Reactions,
     read,
     threads::{self, ThreadMembers},
     transfer::{ColumnValue, Kind, Value},
@@ -69,6 +70,10 @@ message_row! {
     client_id: Option<String> = "client_id",
     /// When the text was last edited (null: never).
     edited: Option<Timestamp> = "edited_at",
+    /// The message this one answers (it may since have been deleted).
+    reply_to: Option<i64> = "reply_to",
+    /// Emoji on the message, in the order first used.
+    reactions: Reactions = "reactions",
 }
 
 impl FromRow for Message {
@@ -122,6 +127,8 @@ impl Message {
             is_read,
             client_id: None,
             edited: None,
+            reply_to: None,
+            reactions: Reactions::default(),
         }
     }
 }
@@ -131,6 +138,29 @@ impl Message {
 pub struct NewMessage {
     pub text: String,
     pub client_id: Option<String>,
+    /// A message of the same thread (checked before posting).
+    pub reply_to: Option<i64>,
+}
+
+/// What posting a batch did.
+#[derive(Debug)]
+pub enum Posted {
+    /// The messages in the order sent (earlier ones for `client_id`s used before).
+    Stored(Vec<Message>),
+    /// The thread no longer exists.
+    NoThread,
+    /// One of the two blocks the other.
+    Blocked,
+}
+
+/// What editing a message did.
+#[derive(Debug)]
+pub enum Edited {
+    Done(Message),
+    /// The message no longer exists.
+    Gone,
+    /// One of the two participants blocks the other.
+    Blocked,
 }
 
 /// Which slice of a thread's messages to read, oldest first.
@@ -194,11 +224,21 @@ static BY_CLIENT_ID: LazyLock<Sql> = LazyLock::new(|| {
 });
 static INSERT: LazyLock<Sql> = LazyLock::new(|| {
     with_columns(
-        "INSERT INTO messages (thread_id, sender_id, text, created, client_id)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO messages (thread_id, sender_id, text, created, client_id, reply_to)
+         VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING {columns}",
     )
 });
+static EDIT: LazyLock<Sql> = LazyLock::new(|| {
+    with_columns("UPDATE messages SET text = $2, edited_at = $3 WHERE id = $1 RETURNING {columns}")
+});
+/// Which of the ids in `$2` (JSON) are messages of thread `$1`.
+static OF_THREAD: Sql = Sql::dialects(
+    "SELECT id FROM messages WHERE thread_id = $1 AND id IN (SELECT value FROM json_each($2))",
+    "SELECT id FROM messages WHERE thread_id = $1
+       AND id IN (SELECT CAST(value AS BIGINT)
+                  FROM json_array_elements_text(CAST(CAST($2 AS TEXT) AS JSON)))",
+);
 pub(crate) static TOTAL: Sql = Sql::new("SELECT message_count FROM threads WHERE id = $1");
 pub(crate) static COUNT_AFTER: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2");
@@ -307,14 +347,17 @@ async fn post(
     thread: i64,
     sender: i64,
     batch: &[NewMessage],
-) -> StoreResult<Option<Vec<Message>>> {
+) -> StoreResult<Posted> {
     let Some(members) = tx
         .row::<ThreadMembers>(&threads::MEMBERS_FOR_UPDATE, &[&thread])
         .await?
     else {
-        return Ok(None);
+        return Ok(Posted::NoThread);
     };
     let recipient = members.other(sender);
+    if blocks::between(tx, sender, recipient).await? {
+        return Ok(Posted::Blocked);
+    }
     let now = tx.now();
     let mut stored = Vec::with_capacity(batch.len());
     let mut fresh = Vec::new();
@@ -329,14 +372,21 @@ async fn post(
         let inserted: Message = tx
             .one(
                 &INSERT,
-                &[&thread, &sender, &message.text, &now, &message.client_id],
+                &[
+                    &thread,
+                    &sender,
+                    &message.text,
+                    &now,
+                    &message.client_id,
+                    &message.reply_to,
+                ],
             )
             .await?;
         fresh.push(inserted.clone());
         stored.push(inserted);
     }
     let Some(last) = fresh.last() else {
-        return Ok(Some(stored));
+        return Ok(Posted::Stored(stored));
     };
     let added = fresh.len() as i64;
     tx.execute(&AFTER_POST_THREAD, &[&thread, &now, &last.id, &added])
@@ -353,7 +403,27 @@ async fn post(
         events::tell(tx, &[sender], created(sender_unread)).await?;
         events::tell(tx, &[recipient], created(first_unread + i as i64 + 1)).await?;
     }
-    Ok(Some(stored))
+    Ok(Posted::Stored(stored))
+}
+
+/// Replaces a message's text (see [`Store::edit_message`]).
+async fn edit(tx: &mut impl Tx, id: i64, text: &str) -> StoreResult<Edited> {
+    let Some(message) = by_id(tx, id).await? else {
+        return Ok(Edited::Gone);
+    };
+    let members: ThreadMembers = tx
+        .one(&threads::MEMBERS_FOR_UPDATE, &[&message.thread])
+        .await?;
+    if blocks::between(tx, members.users[0], members.users[1]).await? {
+        return Ok(Edited::Blocked);
+    }
+    let now = tx.now();
+    let edited: Message = tx.one(&EDIT, &[&id, &text, &now]).await?;
+    // The old text leaves the logs: earlier events of this message now carry it as it is.
+    events::rewrite_message(tx, &edited).await?;
+    let payload = Payload::MessageUpdated { message: &edited };
+    events::tell(tx, &members.users, payload).await?;
+    Ok(Edited::Done(edited))
 }
 
 async fn mark_read(tx: &mut impl Tx, reader: i64, ids: &[i64]) -> StoreResult<i64> {
@@ -426,15 +496,27 @@ impl Store {
         read!(self, |db| by_id(db, id).await)
     }
 
+    /// Which of `ids` are messages of `thread`.
+    pub async fn messages_of_thread(&self, thread: i64, ids: &[i64]) -> StoreResult<Vec<i64>> {
+        let ids = IdList::new(ids).0;
+        read!(self, |db| db.rows(&OF_THREAD, &[&thread, &ids]).await)
+    }
+
+    /// Replaces a message's text, marks it edited, and tells both participants
+    /// (`message.updated`); the old text is not kept in any stored event.
+    pub async fn edit_message(&self, id: i64, text: String) -> StoreResult<Edited> {
+        write!(self, |tx| edit(tx, id, &text).await)
+    }
+
     /// Stores a batch from `sender`, all or nothing, and tells both participants. A message whose
-    /// `client_id` this sender used before is answered with the stored one. `None` when the
-    /// thread no longer exists.
+    /// `client_id` this sender used before is answered with the stored one. Nothing is stored
+    /// when the thread no longer exists or either participant blocks the other.
     pub async fn post_messages(
         &self,
         thread: i64,
         sender: i64,
         batch: Vec<NewMessage>,
-    ) -> StoreResult<Option<Vec<Message>>> {
+    ) -> StoreResult<Posted> {
         write!(self, |tx| post(tx, thread, sender, &batch).await)
     }
 

@@ -7,9 +7,9 @@
 //!
 //! The code is organised by topic; each topic module owns its row types, its SQL (written once,
 //! see [`db`]) and its rules (who is told what, which counter moves):
-//! [`settings`], [`users`], [`threads`], [`messages`], [`events`], [`tokens`] (signed-out
-//! refresh tokens), [`sessions`] (the admin page's), [`admin`] (lists across all users) and
-//! [`transfer`] (moving whole databases).
+//! [`settings`], [`users`], [`threads`], [`messages`] (and their [`reactions`]), [`blocks`],
+//! [`presence`], [`events`], [`tokens`] (signed-out refresh tokens), [`sessions`] (the admin
+//! page's), [`admin`] (lists across all users) and [`transfer`] (moving whole databases).
 //!
 //! Two engines run those operations: `sqlite` (embedded, the zero-configuration default: reader
 //! threads and one group-commit writer) and `postgres` (production and several instances: a
@@ -18,12 +18,15 @@
 //! a commit. The engine is picked from the URL scheme.
 
 pub mod admin;
+pub mod blocks;
 pub mod db;
 pub mod events;
 pub mod messages;
 #[cfg(test)]
 mod plans;
 mod postgres;
+pub mod presence;
+pub mod reactions;
 pub mod sessions;
 pub mod settings;
 mod sqlite;
@@ -99,6 +102,30 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.on_commit(hook),
             Store::Postgres(store) => store.on_commit(hook),
+        }
+    }
+
+    /// Delivers an ephemeral frame to the open sockets of `to` on every instance (best effort:
+    /// it is in no log). SQLite has one instance: straight to the commit hook. PostgreSQL:
+    /// `NOTIFY`, which every instance (this one too) hears.
+    pub async fn send_ephemeral(
+        &self,
+        frame: std::sync::Arc<str>,
+        to: Vec<i64>,
+    ) -> StoreResult<()> {
+        if to.is_empty() {
+            return Ok(());
+        }
+        let ephemeral = Ephemeral { frame, to };
+        match self {
+            Store::Sqlite(store) => {
+                store.tell(&Commit {
+                    frames: vec![ephemeral],
+                    ..Commit::default()
+                });
+                Ok(())
+            }
+            Store::Postgres(store) => store.notify_ephemeral(&ephemeral).await,
         }
     }
 
@@ -218,18 +245,31 @@ pub struct Counted<T> {
 }
 
 /// What one committed transaction changed, for the real-time layer: the users whose event logs
-/// grew, and the users whose sessions ended (password change, deactivation, deletion).
+/// grew, and the users whose sessions ended (password change, deactivation, deletion). It also
+/// carries ephemeral frames (typing, presence) from any instance to the sockets they are for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Commit {
     pub events_for: Vec<i64>,
     pub signed_out: Vec<i64>,
     /// Wake every connection (after notifications may have been missed).
     pub everyone: bool,
+    /// Frames for the open sockets of some users (not in any log).
+    pub frames: Vec<Ephemeral>,
+}
+
+/// A frame for the sockets of `to`, wherever they are connected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ephemeral {
+    pub frame: std::sync::Arc<str>,
+    pub to: Vec<i64>,
 }
 
 impl Commit {
     pub fn is_empty(&self) -> bool {
-        self.events_for.is_empty() && self.signed_out.is_empty() && !self.everyone
+        self.events_for.is_empty()
+            && self.signed_out.is_empty()
+            && !self.everyone
+            && self.frames.is_empty()
     }
 
     /// A position to [`rewind`](Self::rewind) to when a job rolls back.

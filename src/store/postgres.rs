@@ -249,6 +249,17 @@ impl PostgresStore {
         }
     }
 
+    /// Sends an ephemeral frame to every instance (this one included, through its own LISTEN).
+    pub async fn notify_ephemeral(&self, ephemeral: &super::Ephemeral) -> StoreResult<()> {
+        let client = self.client().await?;
+        for note in listen::ephemeral_notes(ephemeral) {
+            client
+                .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &note])
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Listens for other instances' commits and tells the hook, until the store is dropped.
     /// A lost listening connection is re-established (and logged); after a reconnect every
     /// local connection is woken, since notifications may have been missed meanwhile.

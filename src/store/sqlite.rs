@@ -210,6 +210,13 @@ impl SqliteStore {
         let _ = self.hook.set(Box::new(hook));
     }
 
+    /// Tells the commit hook something that needs no transaction (ephemeral frames).
+    pub fn tell(&self, commit: &Commit) {
+        if let Some(hook) = self.hook.get() {
+            hook(commit);
+        }
+    }
+
     /// The database file.
     pub fn path(&self) -> &PathBuf {
         &self.path

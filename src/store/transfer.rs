@@ -25,6 +25,7 @@ pub enum Table {
     Messages,
     Events,
     Blacklist,
+    Blocks,
 }
 
 /// How a column's values are read and written.
@@ -38,7 +39,7 @@ pub enum Kind {
 use Kind::{Bool, Int, Text};
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Settings,
         Table::Users,
         Table::Threads,
@@ -46,6 +47,7 @@ impl Table {
         Table::Messages,
         Table::Events,
         Table::Blacklist,
+        Table::Blocks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +59,7 @@ impl Table {
             Table::Messages => "messages",
             Table::Events => "events",
             Table::Blacklist => "token_blacklist",
+            Table::Blocks => "blocks",
         }
     }
 
@@ -78,6 +81,7 @@ impl Table {
                 ("last_login", Int),
                 ("token_version", Int),
                 ("event_seq", Int),
+                ("last_seen", Int),
             ],
             Table::Threads => &[
                 ("id", Int),
@@ -104,13 +108,14 @@ impl Table {
                 ("payload", Text),
             ],
             Table::Blacklist => &[("jti", Text), ("expires", Int)],
+            Table::Blocks => &[("blocker_id", Int), ("blocked_id", Int), ("created", Int)],
         }
     }
 
     /// The columns that order and page the table (a prefix of [`Table::columns`]).
     pub fn key_len(self) -> usize {
         match self {
-            Table::Members | Table::Events => 2,
+            Table::Members | Table::Events | Table::Blocks => 2,
             _ => 1,
         }
     }
@@ -318,6 +323,7 @@ impl Record {
             user.last_login.map(|t| t.micros()).into(),
             Value::Int(user.token_version),
             Value::Int(event_seq),
+            Value::Null,
         ])
     }
 
@@ -421,6 +427,7 @@ async fn dump(
         Table::Messages => rows_of::<4>(db, &sql, &params).await?,
         Table::Events => rows_of::<5>(db, &sql, &params).await?,
         Table::Blacklist => rows_of::<6>(db, &sql, &params).await?,
+        Table::Blocks => rows_of::<7>(db, &sql, &params).await?,
     };
     Ok(Rows { table, records })
 }

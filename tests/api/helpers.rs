@@ -46,6 +46,8 @@ pub const MESSAGE_KEYS: &[&str] = &[
     "is_read",
     "client_id",
     "edited",
+    "reply_to",
+    "reactions",
 ];
 pub const PAGE_KEYS: &[&str] = &["count", "next", "previous", "results"];
 

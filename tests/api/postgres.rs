@@ -318,8 +318,15 @@ async fn a_database_restart_answers_503_then_recovers_by_itself() {
         started.elapsed()
     );
     let (status, body) = crate::helpers::parts(app.get("/readyz", None).await).await;
-    assert_eq!((status, &body["status"]), (503, &serde_json::json!("unavailable")));
-    assert_eq!(app.get("/healthz", None).await.status(), 200, "liveness is not readiness");
+    assert_eq!(
+        (status, &body["status"]),
+        (503, &serde_json::json!("unavailable"))
+    );
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        200,
+        "liveness is not readiness"
+    );
 
     tokio::task::block_in_place(|| server.run()).expect("restart PostgreSQL");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -31,8 +31,19 @@ pub async fn connect(app: &TestApp, token: &str, since: Option<i64>) -> (Socket,
     (socket, seq)
 }
 
-/// The next JSON frame (skipping pings); panics after 5 s.
+/// The next JSON frame of the log (skipping pings and the ephemeral `presence` and `typing`
+/// frames); panics after 5 s.
 pub async fn next_frame(socket: &mut Socket) -> Value {
+    loop {
+        let frame = next_any_frame(socket).await;
+        if frame["type"] != "presence" && frame["type"] != "typing" {
+            return frame;
+        }
+    }
+}
+
+/// The next JSON frame, ephemeral ones included (skipping pings); panics after 5 s.
+pub async fn next_any_frame(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
             .await
@@ -47,12 +58,18 @@ pub async fn next_frame(socket: &mut Socket) -> Value {
     }
 }
 
-/// Asserts that no JSON frame arrives within a short while.
+/// Asserts that no JSON frame of the log arrives within a short while.
 pub async fn assert_quiet(socket: &mut Socket) {
-    match tokio::time::timeout(Duration::from_millis(300), socket.next()).await {
-        Err(_) => {}
-        Ok(Some(Ok(Message::Ping(_)))) => {}
-        Ok(other) => panic!("expected no frame, got {other:?}"),
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return,
+            Ok(Some(Ok(Message::Ping(_)))) => {}
+            Ok(Some(Ok(Message::Text(text))))
+                if text.contains(r#""type":"presence""#) || text.contains(r#""type":"typing""#) => {
+            }
+            Ok(other) => panic!("expected no frame, got {other:?}"),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! A note is `{"e": [user ids whose logs grew], "s": [user ids signed out]}` with at most
 //! [`IDS_PER_NOTE`] ids, so a transaction that touches thousands of users (deleting a user
 //! with thousands of threads) sends several notes instead of one PostgreSQL would refuse.
+//! Ephemeral frames (typing, presence) travel the same way as `{"x": frame, "to": [ids]}`.
 
 use std::{
     sync::{Arc, OnceLock},
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use tokio_postgres::NoTls;
 
 use super::{CHANNEL, CommitHook, IDS_PER_NOTE};
-use crate::store::Commit;
+use crate::store::{Commit, Ephemeral};
 
 /// The notes that tell other instances about `commit`, each small enough for `NOTIFY`.
 pub fn notes(commit: &Commit) -> Vec<String> {
@@ -29,8 +30,31 @@ pub fn notes(commit: &Commit) -> Vec<String> {
     notes
 }
 
+/// The notes that carry an ephemeral frame to the sockets of its users on every instance.
+pub fn ephemeral_notes(ephemeral: &Ephemeral) -> Vec<String> {
+    ephemeral
+        .to
+        .chunks(IDS_PER_NOTE)
+        .map(|to| json!({"x": &*ephemeral.frame, "to": to}).to_string())
+        .collect()
+}
+
 pub fn parse_note(text: &str) -> Option<Commit> {
     let note: Value = serde_json::from_str(text).ok()?;
+    if let Some(frame) = note.get("x").and_then(Value::as_str) {
+        let to = note
+            .get("to")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        return Some(Commit {
+            frames: vec![Ephemeral {
+                frame: frame.into(),
+                to,
+            }],
+            ..Commit::default()
+        });
+    }
     let ids = |key: &str| -> Vec<i64> {
         note.get(key)
             .and_then(Value::as_array)
@@ -40,7 +64,7 @@ pub fn parse_note(text: &str) -> Option<Commit> {
     Some(Commit {
         events_for: ids("e"),
         signed_out: ids("s"),
-        everyone: false,
+        ..Commit::default()
     })
 }
 
@@ -114,7 +138,7 @@ mod tests {
         let commit = Commit {
             events_for: (i64::MAX - 5_000..i64::MAX).collect(),
             signed_out: vec![1],
-            everyone: false,
+            ..Commit::default()
         };
         let notes = notes(&commit);
         assert_eq!(notes.len(), 5_000_usize.div_ceil(IDS_PER_NOTE) + 1);
@@ -125,5 +149,22 @@ mod tests {
             seen.extend(parsed.events_for);
         }
         assert_eq!(seen, commit.events_for);
+    }
+
+    #[test]
+    fn ephemeral_frames_travel_whole_to_every_listed_user() {
+        let ephemeral = Ephemeral {
+            frame: r#"{"type":"typing","thread":1,"user":2}"#.into(),
+            to: (1..=1_000).collect(),
+        };
+        let notes = ephemeral_notes(&ephemeral);
+        let mut to = Vec::new();
+        for note in &notes {
+            assert!(note.len() < 8_000);
+            let commit = parse_note(note).unwrap();
+            assert_eq!(commit.frames[0].frame, ephemeral.frame);
+            to.extend(commit.frames[0].to.clone());
+        }
+        assert_eq!(to, ephemeral.to);
     }
 }
