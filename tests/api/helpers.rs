@@ -513,7 +513,12 @@ pub async fn serve_process(mut command: std::process::Command) -> (ServerProcess
         command
             .args(["serve", "--bind", bind.as_str()])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            // Its logs show with the test's when TEST_LOG is set.
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
             .spawn()
             .expect("start simple-chat serve"),
     );

@@ -221,3 +221,45 @@ async fn deleting_a_message_keeps_the_thread_and_unread_counts_consistent() {
     let list = admin.page("/admin/threads/").await;
     assert!(list.contains("<td class=\"numeric\">0</td>"));
 }
+
+#[tokio::test]
+async fn message_lists_show_edits_replies_and_reactions() {
+    let app = spawn_app().await;
+    let (conversation, message) = conversation_with_message(&app).await;
+    let path = format!("/api/messages/{message}/");
+    let edit = serde_json::json!({"text": "edited words"});
+    assert_eq!(
+        app.patch_json(&path, Some(&conversation.alice), &edit)
+            .await
+            .status(),
+        200
+    );
+    let react = format!("/api/messages/{message}/reactions/%F0%9F%91%8D/");
+    let response = app
+        .request(reqwest::Method::PUT, &react, Some(&conversation.bob))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply = serde_json::json!({"messages": [{"text": "answer", "reply_to": message}]});
+    let thread_path = format!("/thread/{}/message/", conversation.thread_id);
+    assert_eq!(
+        app.post_json(&thread_path, Some(&conversation.bob), &reply)
+            .await
+            .status(),
+        201
+    );
+
+    let admin = Admin::superuser(&app).await;
+    for page in [
+        admin.page("/admin/messages/").await,
+        admin
+            .page(&format!("/admin/threads/{}/", conversation.thread_id))
+            .await,
+    ] {
+        assert!(page.contains("edited words"), "{page}");
+        assert!(page.contains(">Edited <time datetime="), "{page}");
+        assert!(page.contains(&format!("Reply to #{message}")), "{page}");
+        assert!(page.contains("👍 1"), "{page}");
+    }
+}
