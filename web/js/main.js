@@ -5,7 +5,7 @@
 import { api, scheduleRenewal, stopRenewal, renewed } from './api.js';
 import { current, userId, end, sessionEvents } from './session.js';
 import * as socket from './socket.js';
-import { state, on, apply, loadThreads, loadBlocks, totalUnread, userName, reset, restoreCache, dropCache } from './store.js';
+import { state, on, apply, loadThreads, loadBlocks, refreshPresence, totalUnread, userName, reset, restoreCache, dropCache } from './store.js';
 import * as hist from './history.js';
 import * as outbox from './outbox.js';
 import { fillIcons, avatar, h } from './dom.js';
@@ -71,7 +71,10 @@ function start() {
       helloAt = Date.now();
       // Data loaded before the stream's first hello may predate it: read it again once.
       if (fresh) resync(false);
-      else if (hist.conv.id != null && !hist.conv.ready && !hist.conv.loading) hist.reload();
+      else {
+        if (hist.conv.id != null && !hist.conv.ready && !hist.conv.loading) hist.reload();
+        refreshPresence(); // presence frames are not replayed: what changed while we were away
+      }
       if (!state.me.username) loadMe();
       outbox.flush();
     },

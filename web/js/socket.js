@@ -131,13 +131,29 @@ async function connect() {
     if (!running) return;
     setState('down');
     if (e.code === 4001) return reauth();
-    if (!hello && ++wsFailures >= 3) {
-      mode = 'poll';
-      wsFailures = 0;
-      return poll();
-    }
-    retry();
+    if (hello) return retry();
+    // A socket that never said hello: WebSockets may be blocked on the way (then long polling
+    // works), or the server is simply down or restarting (then it does not, and we keep trying
+    // the socket: falling back would cost typing and presence for minutes after a restart).
+    httpAnswers().then((up) => {
+      if (!running || ws) return;
+      if (up && ++wsFailures >= 3) {
+        mode = 'poll';
+        wsFailures = 0;
+        return poll();
+      }
+      retry();
+    });
   };
+}
+
+/** Does the server answer plain HTTP right now? */
+async function httpAnswers() {
+  try {
+    return (await fetch('/healthz', { cache: 'no-store' })).ok;
+  } catch {
+    return false;
+  }
 }
 
 /** 4001: the token expired or was revoked. Refresh once and come back, or the session is over. */

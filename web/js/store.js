@@ -81,14 +81,25 @@ function reloadThread(id) {
   api(`/chat/thread/${id}/`).then(upsertThread, () => {});
 }
 
+/** Presence of these users; those the server leaves out (blocked either way) show none. */
 export async function loadPresence(ids) {
-  ids = ids.filter((id) => id && id !== state.me?.id);
-  if (!ids.length) return;
-  try {
-    const answer = await api(`/api/presence/?users=${ids.join(',')}`);
-    for (const [id, p] of Object.entries(answer || {})) state.presence.set(Number(id), p);
-    emit('presence');
-  } catch { /* presence is optional */ }
+  ids = [...new Set(ids.filter((id) => id && id !== state.me?.id))];
+  for (let i = 0; i < ids.length; i += 200) {
+    const some = ids.slice(i, i + 200);
+    try {
+      const answer = (await api(`/api/presence/?users=${some.join(',')}`)) || {};
+      for (const id of some) {
+        if (answer[id]) state.presence.set(id, answer[id]);
+        else state.presence.delete(id);
+      }
+      emit('presence');
+    } catch { /* presence is optional */ }
+  }
+}
+
+/** Presence of everyone in the list (after a reconnect: presence frames are not replayed). */
+export function refreshPresence() {
+  return loadPresence([...state.threads.values()].map((t) => partner(t).id));
 }
 
 export async function loadBlocks() {
@@ -216,7 +227,7 @@ export async function loadThreads() {
   state.nextThreads = page.next;
   for (const f of seen) applyToList(f); // the page may predate them
   emit('threads');
-  loadPresence([...state.threads.values()].map((t) => partner(t).id));
+  refreshPresence();
 }
 
 // A copy of me and the first page of the list, so a reload without a connection still shows

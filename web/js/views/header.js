@@ -5,7 +5,7 @@
 import { api } from '../api.js';
 import { h, avatar } from '../dom.js';
 import { lastSeen } from '../format.js';
-import { state, on } from '../store.js';
+import { state, on, loadPresence } from '../store.js';
 import * as composer from './composer.js';
 
 const $ = (id) => document.getElementById(id);
@@ -70,6 +70,7 @@ blockBtn.addEventListener('click', async () => {
     if (blocked) state.blocks.delete(target.id);
     else state.blocks.add(target.id);
     if (target === other) blockState();
+    loadPresence([target.id]); // not shared while either blocks the other
   } catch (e) {
     showNotice(e.status === 404 || e.status === 405 ? 'Blocking is not available on this server.'
       : `Could not ${blocked ? 'unblock' : 'block'}: ${e.message}`);
