@@ -939,9 +939,10 @@ async fn budgets_first_load_first_paint_and_long_conversations() {
             .starts_with("#0 "),
         "the oldest message reached: {scrolled}"
     );
+    // 450 older messages, 50 or 100 at a time.
     assert!(
-        scrolled["pages"].as_u64().unwrap_or_default() >= 9,
-        "{scrolled}"
+        scrolled["pages"].as_u64().unwrap_or_default() >= 5,
+        "older messages come page by page: {scrolled}"
     );
     assert!(
         scrolled["maxJump"].as_f64().unwrap_or(f64::MAX) <= 2.0,

@@ -109,10 +109,15 @@ async function loadAround(id) {
   settle('ready');
 }
 
+// A reader who reaches the edge again soon after a page came is travelling far (dragging the
+// scroll bar, flinging): bigger pages then, half the waits.
+let pagedAt = 0;
+const pageSize = () => (performance.now() - pagedAt < 1500 ? PAGE * 2 : PAGE);
+
 export async function loadOlder() {
   if (!conv.ready || conv.loading || !conv.hasOlder) return;
   const first = conv.messages[0]?.id ?? LATEST;
-  const pages = await fetchPages('older', `before=${first}&limit=${PAGE}`);
+  const pages = await fetchPages('older', `before=${first}&limit=${pageSize()}`);
   if (!pages) return;
   const [page] = pages;
   const head = conv.messages[0]?.id ?? LATEST;
@@ -122,13 +127,14 @@ export async function loadOlder() {
     conv.messages.length = MAX;
     conv.hasNewer = true;
   }
+  pagedAt = performance.now();
   settle('older');
 }
 
 export async function loadNewer() {
   if (!conv.ready || conv.loading || !conv.hasNewer) return;
   const last = conv.messages.at(-1)?.id ?? 0;
-  const pages = await fetchPages('newer', `after=${last}&limit=${PAGE}`);
+  const pages = await fetchPages('newer', `after=${last}&limit=${pageSize()}`);
   if (!pages) return;
   const [page] = pages;
   const tail = conv.messages.at(-1)?.id ?? 0;
@@ -138,6 +144,7 @@ export async function loadNewer() {
     conv.messages.splice(0, conv.messages.length - MAX);
     conv.hasOlder = true;
   }
+  pagedAt = performance.now();
   settle('newer');
 }
 
