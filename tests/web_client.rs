@@ -179,7 +179,7 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let config = config(&dir);
     let mut server = Server::start(config.clone()).await;
-    for name in ["alice", "bob"] {
+    for name in ["alice", "bob", "carol", "dave"] {
         server
             .app
             .create_user(name, PASSWORD, false, false)
@@ -426,6 +426,51 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     .await;
     step(started, "a delete seen by Bob");
 
+    // Meanwhile others write to Alice (over the API): her list grows live, with a badge.
+    let http = reqwest::Client::new();
+    let alice_token = api_token(&http, &base, "alice").await;
+    let with_dave = api_post(
+        &http,
+        &base,
+        &alice_token,
+        "/chat/thread/",
+        json!({"user1": "alice", "user2": "dave"}),
+    )
+    .await;
+    api_post(
+        &http,
+        &base,
+        &alice_token,
+        &format!("/thread/{}/message/", with_dave["id"]),
+        json!({"messages": [{"text": "Thanks for the photos from the trip!"}]}),
+    )
+    .await;
+    let carol_token = api_token(&http, &base, "carol").await;
+    let with_carol = api_post(
+        &http,
+        &base,
+        &carol_token,
+        "/chat/thread/",
+        json!({"user1": "carol", "user2": "alice"}),
+    )
+    .await;
+    api_post(
+        &http,
+        &base,
+        &carol_token,
+        &format!("/thread/{}/message/", with_carol["id"]),
+        json!({"messages": [{"text": "Are the slides ready for Friday's review?"}]}),
+    )
+    .await;
+    alice
+        .wait_for(
+            "[...document.querySelectorAll('#threads .thread-name')].map((n) => n.firstChild.textContent).join() === 'carol,dave,bob' \
+             && document.querySelector('#threads a.thread .badge')?.textContent.startsWith('1') \
+             && document.title === '(1) Simple Chat'",
+            "carol and dave in Alice's list, carol's message unread",
+        )
+        .await;
+
     // The conversation as people see it, at both widths, light and dark.
     let last = "Perfect, see you there 👋";
     say(&bob, last).await;
@@ -516,6 +561,12 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     .await;
     alice.press("Retry").await;
     shown_once(&bob, refused, common::WAIT, "Bob").await;
+    alice
+        .wait_for(
+            "document.getElementById('notice').hidden",
+            "the notice gone once the message is sent",
+        )
+        .await;
     step(
         started,
         "a block refuses, unblocking lets the retry through",
@@ -569,7 +620,6 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
         json!(draft),
         "the draft typed during the cut is kept"
     );
-    let http = reqwest::Client::new();
     let token = api_token(&http, &base, "bob").await;
     let page: Value = http
         .get(format!("{base}/thread/{thread}/message/?limit=200"))

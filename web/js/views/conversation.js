@@ -10,7 +10,7 @@ import { state, on, partner, apply, ensureThread } from '../store.js';
 import * as history from '../history.js';
 import * as outbox from '../outbox.js';
 import * as composer from './composer.js';
-import { showHeader, showNotice } from './header.js';
+import { showHeader, showNotice, hideNotice, showing } from './header.js';
 import { messageNode } from './message.js';
 
 const { conv } = history;
@@ -438,8 +438,11 @@ on('conv', (reason) => {
 on('outbox', () => {
   if (conv.id == null) return;
   renderWhenStill('outbox');
+  // A refused message ("You cannot message this user.") keeps its notice until it is sent
+  // or discarded.
   const failed = outbox.pending(conv.id).find((e) => e.status === 403);
-  if (failed) showNotice(failed.error, false);
+  if (!failed) hideNotice('refused');
+  else if (!showing('refused')) showNotice(failed.error, false, 'refused');
 });
 on('threads', onScroll);
 

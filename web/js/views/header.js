@@ -56,9 +56,8 @@ function blockState() {
   blockBtn.title = `${blocked ? 'Unblock' : 'Block'} ${other.username}`;
   composer.setBlocked(blocked);
   if (blocked) {
-    showNotice(`You blocked ${other.username}. Neither of you can send messages until you unblock.`, false);
-    notice.dataset.kind = 'block';
-  } else if (notice.dataset.kind === 'block') hideNotice();
+    showNotice(`You blocked ${other.username}. Neither of you can send messages until you unblock.`, false, 'block');
+  } else hideNotice('block');
 }
 
 blockBtn.addEventListener('click', async () => {
@@ -78,18 +77,25 @@ blockBtn.addEventListener('click', async () => {
 });
 
 let noticeTimer = 0;
-export function showNotice(text, autoHide = true) {
+/** Show a notice above the composer; `kind` names a lasting one so it can be taken back. */
+export function showNotice(text, autoHide = true, kind = null) {
   clearTimeout(noticeTimer);
   notice.textContent = text;
   notice.hidden = false;
-  delete notice.dataset.kind;
+  if (kind) notice.dataset.kind = kind;
+  else delete notice.dataset.kind;
   if (autoHide) noticeTimer = setTimeout(hideNotice, 8000);
 }
 
-function hideNotice() {
+/** Hide the notice (only when it is of `kind`, if given). */
+export function hideNotice(kind) {
+  if (typeof kind === 'string' && notice.dataset.kind !== kind) return;
   notice.hidden = true;
   delete notice.dataset.kind;
 }
+
+/** Is a notice of this kind showing? */
+export const showing = (kind) => !notice.hidden && notice.dataset.kind === kind;
 
 on('typing', (id) => id === thread && typing());
 on('presence', presence);
