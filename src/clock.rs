@@ -1,7 +1,7 @@
 //! Timestamps: stored as integer microseconds since the Unix epoch, shown as RFC 3339 UTC with
 //! microseconds (`2026-11-24T09:30:00.123456Z`), as the contract requires.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::{OffsetDateTime, format_description::BorrowedFormatItem, macros::format_description};
 
 const FORMAT: &[BorrowedFormatItem<'static>] =
@@ -52,6 +52,14 @@ fn has_offset(text: &str) -> bool {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Timestamp::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a timestamp: {text:?}")))
     }
 }
 

@@ -44,6 +44,10 @@ pub struct Config {
     pub post_rate: u32,
     /// Threads a user may create per hour.
     pub thread_rate: u32,
+    /// Largest accepted upload, in bytes.
+    pub max_upload: usize,
+    /// Uploads never attached to a message are deleted after this long.
+    pub unattached_files_ttl: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://simple-chat.sqlite3";
@@ -71,6 +75,8 @@ impl Config {
             max_websockets_per_user: 20,
             post_rate: 600,
             thread_rate: 100,
+            max_upload: 25 * 1024 * 1024,
+            unattached_files_ttl: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -103,6 +109,8 @@ impl fmt::Debug for Config {
             .field("max_websockets_per_user", &self.max_websockets_per_user)
             .field("post_rate", &self.post_rate)
             .field("thread_rate", &self.thread_rate)
+            .field("max_upload", &self.max_upload)
+            .field("unattached_files_ttl", &self.unattached_files_ttl)
             .finish()
     }
 }

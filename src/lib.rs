@@ -19,6 +19,7 @@
 //! - [`realtime`]: waking WebSocket and long-poll connections when their user's log grows.
 //! - [`auth`]: password hashes (bounded), tokens, login throttling, client addresses;
 //!   [`limits`]: per-user rate limits on posting and starting threads.
+//! - [`media`]: what is done with files' bytes (inline or download, thumbnails).
 //! - [`moving`]: `migrate-data` and `import-django`.
 
 pub mod accounts;
@@ -31,6 +32,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod media;
 pub mod moving;
 pub mod policy;
 pub mod realtime;
@@ -79,11 +81,15 @@ pub type AppState = Arc<Shared>;
 /// and the web client, behind the layers they all share (request ids, logs, panics).
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
-        .merge(http::router())
+        .merge(http::router(&state.config))
         .merge(admin::router())
         .merge(web::router())
         .fallback(http::not_found);
-    server::with_shared_layers(routes, state.config.body_limit).with_state(state)
+    let limits = server::BodyLimits {
+        json: state.config.body_limit,
+        upload: state.config.max_upload,
+    };
+    server::with_shared_layers(routes, limits).with_state(state)
 }
 
 /// A running instance's shared parts: the store, the token keys, the configuration.
@@ -183,6 +189,12 @@ impl App {
         prune_old_events(self.store(), self.state.config.event_retention).await
     }
 
+    /// Deletes uploads never attached that are older than the configured time now (the server
+    /// also does this every ten minutes); returns how many went.
+    pub async fn expire_uploads_now(&self) -> anyhow::Result<usize> {
+        expire_unattached_files(&self.state).await
+    }
+
     /// Serves until `shutdown` resolves; in-flight requests are finished first and WebSocket
     /// clients are told to reconnect. Old events are pruned in the background.
     pub async fn serve(
@@ -220,8 +232,19 @@ async fn housekeeping(state: AppState) {
         if let Err(error) = state.store.prune_blacklist(clock::Timestamp::now()).await {
             tracing::warn!(%error, "pruning the token blacklist failed");
         }
+        if let Err(error) = expire_unattached_files(&state).await {
+            tracing::warn!(%error, "deleting expired uploads failed");
+        }
         state.limits.sweep();
     }
+}
+
+/// Deletes uploads never attached to a message once they are older than the configured time;
+/// returns how many went.
+async fn expire_unattached_files(state: &AppState) -> anyhow::Result<usize> {
+    let age = i64::try_from(state.config.unattached_files_ttl.as_micros()).unwrap_or(i64::MAX);
+    let before = clock::Timestamp(clock::Timestamp::now().micros().saturating_sub(age));
+    Ok(state.store.expire_unattached_files(before).await?)
 }
 
 /// Deletes events older than `retention`, in batches so that no single write holds the

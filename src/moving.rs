@@ -39,7 +39,7 @@ pub async fn migrate_data(from: &Store, to: &Store) -> anyhow::Result<Vec<(Table
         let mut after = None;
         let mut count = 0;
         loop {
-            let rows = from.dump(table, after, PAGE).await?;
+            let rows = from.dump(table, after, table.page_size()).await?;
             let Some(last) = rows.last_key() else { break };
             after = Some(last);
             count += rows.len();
@@ -51,8 +51,8 @@ pub async fn migrate_data(from: &Store, to: &Store) -> anyhow::Result<Vec<(Table
     for table in Table::ALL {
         let mut after: Option<Vec<Value>> = None;
         loop {
-            let source = from.dump(table, after.clone(), PAGE).await?;
-            let target = to.dump(table, after.clone(), PAGE).await?;
+            let source = from.dump(table, after.clone(), table.page_size()).await?;
+            let target = to.dump(table, after.clone(), table.page_size()).await?;
             if source != target {
                 bail!(
                     "verification failed: the {} rows after {after:?} differ",

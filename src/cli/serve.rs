@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// Threads a user may create per hour.
     #[arg(long, env = "SIMPLE_CHAT_THREAD_RATE", default_value_t = 100)]
     thread_rate: u32,
+    /// Largest accepted upload, in bytes.
+    #[arg(long, env = "SIMPLE_CHAT_MAX_UPLOAD", default_value_t = 25 * 1024 * 1024)]
+    max_upload: usize,
     /// PostgreSQL: connections in the pool (default: four per core, 8 to 32).
     #[arg(long, env = "SIMPLE_CHAT_DATABASE_POOL_SIZE")]
     database_pool_size: Option<usize>,
@@ -109,6 +112,7 @@ impl ServeArgs {
         config.max_websockets_per_user = self.max_websockets_per_user;
         config.post_rate = self.post_rate;
         config.thread_rate = self.thread_rate;
+        config.max_upload = self.max_upload;
         config.database = crate::store::StoreOptions {
             pool_size: self.database_pool_size,
             pool_wait: Duration::from_secs(self.database_pool_wait),

@@ -23,7 +23,11 @@ use crate::{
     },
     error::Error,
     policy,
-    store::{Message, MessageWindow, NewMessage, messages::Posted},
+    store::{
+        Message, MessageWindow, NewMessage,
+        files::{FILES_PER_MESSAGE, FileJson},
+        messages::Posted,
+    },
 };
 
 /// One message of a batch.
@@ -32,12 +36,14 @@ pub struct NewMessageItem {
     /// When given, it must be the requester.
     pub sender: Option<i64>,
     #[schema(value_type = String)]
-    pub text: MessageText,
+    pub text: Option<MessageText>,
     /// The sender's own id for the message (≤ 64 characters): a retry with the same one returns
     /// the stored message instead of a duplicate.
     pub client_id: Option<String>,
     /// A message of the same thread that this one answers.
     pub reply_to: Option<i64>,
+    /// Up to 10 of the requester's own uploads (then `text` may be empty).
+    pub files: Vec<i64>,
 }
 
 /// `{"messages": [...]}`: 1 to 100 messages, stored all or none.
@@ -92,15 +98,52 @@ impl FromJson for PostMessages {
 fn item_from_json(item: &Value) -> Result<NewMessageItem, Error> {
     let mut fields = Fields::new(item);
     let sender = fields.optional_id("sender");
-    let text = fields
-        .required_str("text")
-        .and_then(|text| match MessageText::parse(text) {
+    let files = match fields.raw("files") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(ids)) if ids.len() > FILES_PER_MESSAGE => {
+            fields.error(
+                "files",
+                format!("Ensure this field has no more than {FILES_PER_MESSAGE} elements."),
+            );
+            Vec::new()
+        }
+        Some(Value::Array(ids)) => {
+            match ids.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>() {
+                Some(ids) => ids,
+                None => {
+                    fields.error("files", NOT_AN_INTEGER);
+                    Vec::new()
+                }
+            }
+        }
+        Some(other) => {
+            fields.error(
+                "files",
+                format!(
+                    "Expected a list of items but got type \"{}\".",
+                    type_name(other)
+                ),
+            );
+            Vec::new()
+        }
+    };
+    // With files, the text may be empty or left out.
+    let text = if files.is_empty() {
+        fields.required_str("text")
+    } else {
+        fields.optional_str("text")
+    };
+    let text = match text {
+        Some(text) if !files.is_empty() && text.trim().is_empty() => None,
+        Some(text) => match MessageText::parse(text) {
             Ok(text) => Some(text),
             Err(problem) => {
                 fields.error("text", problem);
                 None
             }
-        });
+        },
+        None => None,
+    };
     let client_id = fields.optional_str("client_id");
     match client_id {
         Some("") => fields.error("client_id", "This field may not be blank."),
@@ -115,9 +158,10 @@ fn item_from_json(item: &Value) -> Result<NewMessageItem, Error> {
     fields.finish()?;
     Ok(NewMessageItem {
         sender,
-        text: text.ok_or_else(|| Error::Malformed("text is required".into()))?,
+        text,
         client_id,
         reply_to,
+        files,
     })
 }
 
@@ -301,14 +345,17 @@ pub async fn create(
     }
     policy::may_post(&user, &members)?;
     check_replies(&state, thread, &batch.messages).await?;
+    let mut files = attachments(&state, user.id, &batch.messages).await?;
     state.limits.post(user.id, batch.messages.len())?;
     let batch = batch
         .messages
         .into_iter()
-        .map(|item| NewMessage {
-            text: item.text.into_inner(),
+        .zip(files.iter_mut())
+        .map(|(item, files)| NewMessage {
+            text: item.text.map(MessageText::into_inner).unwrap_or_default(),
             client_id: item.client_id,
             reply_to: item.reply_to,
+            files: std::mem::take(files),
         })
         .collect();
     match state.store.post_messages(thread, user.id, batch).await? {
@@ -316,6 +363,42 @@ pub async fn create(
         Posted::NoThread => Err(Error::NotFound.into()),
         Posted::Blocked => Err(policy::CANNOT_MESSAGE.into()),
     }
+}
+
+/// Each item's files, when every one is a complete upload of the requester's; else a 400 on
+/// the items at fault.
+async fn attachments(
+    state: &AppState,
+    user: i64,
+    items: &[NewMessageItem],
+) -> ApiResult<Vec<Vec<FileJson>>> {
+    let wanted: Vec<i64> = items.iter().flat_map(|item| item.files.clone()).collect();
+    if wanted.is_empty() {
+        return Ok(items.iter().map(|_| Vec::new()).collect());
+    }
+    let owned = state.store.owned_files(user, &wanted).await?;
+    let base = super::files::link_base(state);
+    let mut errors = Vec::new();
+    let mut found = Vec::new();
+    for item in items {
+        let mut files = Vec::new();
+        let mut error = json!({});
+        for id in &item.files {
+            match owned.iter().find(|file| file.id == *id) {
+                Some(file) => files.push(file.json(base)),
+                None => {
+                    error =
+                        json!({"files": [format!("Invalid pk \"{id}\" - object does not exist.")]})
+                }
+            }
+        }
+        errors.push(error);
+        found.push(files);
+    }
+    if errors.iter().any(|e| e != &json!({})) {
+        return Err(Error::Invalid(json!({ "messages": errors })).into());
+    }
+    Ok(found)
 }
 
 /// Every `reply_to` names a message of this thread, else a 400 on that item.

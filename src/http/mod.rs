@@ -11,12 +11,15 @@ mod blocks;
 mod docs;
 pub mod error;
 pub mod events;
+mod export;
 pub mod extract;
+mod files;
 mod health;
 mod message_actions;
 mod messages;
 pub mod page;
 mod presence;
+mod search;
 pub mod socket;
 mod threads;
 mod tokens;
@@ -24,7 +27,7 @@ mod users;
 
 use axum::{
     Router,
-    extract::Request,
+    extract::{DefaultBodyLimit, Request},
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -38,8 +41,18 @@ use crate::{AppState, error::Error};
 use error::ApiError;
 
 /// Every API route with its description. Routes are only ever added here, through `routes!`
-/// (which requires each handler's `#[utoipa::path]`).
-fn api() -> OpenApiRouter<AppState> {
+/// (which requires each handler's `#[utoipa::path]`). JSON bodies are limited to
+/// `--body-limit`; uploads count their own bytes against `--max-upload`.
+fn api(config: &crate::Config) -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(files::upload))
+        .layer(DefaultBodyLimit::disable());
+    json_api()
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .merge(uploads)
+}
+
+fn json_api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(socket::websocket))
@@ -69,23 +82,28 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(blocks::list))
         .routes(routes!(blocks::block, blocks::unblock))
         .routes(routes!(presence::presence))
+        .routes(routes!(files::detail))
+        .routes(routes!(files::content))
+        .routes(routes!(files::thumbnail))
+        .routes(routes!(search::search))
+        .routes(routes!(export::export))
 }
 
 /// The routes and their finished description.
-fn routes_and_description() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (routes, mut description) = api().split_for_parts();
+fn routes_and_description(config: &crate::Config) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut description) = api(config).split_for_parts();
     docs::finish(&mut description);
     (routes, description)
 }
 
 /// The OpenAPI 3.1 description of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes_and_description().1
+    routes_and_description(&crate::Config::new("sqlite://unused")).1
 }
 
 /// The API's routes, its description at `/api/schema/` and its reference at `/api/docs/`.
-pub fn router() -> Router<AppState> {
-    let (routes, description) = routes_and_description();
+pub fn router(config: &crate::Config) -> Router<AppState> {
+    let (routes, description) = routes_and_description(config);
     routes
         .layer(middleware::from_fn(contract_responses))
         .merge(docs::router(description))

@@ -24,13 +24,21 @@ use tracing::Level;
 
 use crate::{AppState, error::Error, http::error::ApiError};
 
+/// The largest bodies accepted: JSON requests, and uploads (`POST /api/files/`, which also
+/// counts the bytes as they stream in).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    pub json: usize,
+    pub upload: usize,
+}
+
+/// What a multipart upload may carry besides the file (boundaries, part headers).
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
 /// Wraps every route in the layers they share.
-pub fn with_shared_layers(routes: Router<AppState>, body_limit: usize) -> Router<AppState> {
+pub fn with_shared_layers(routes: Router<AppState>, limits: BodyLimits) -> Router<AppState> {
     routes
-        .layer(middleware::from_fn_with_state(
-            body_limit,
-            reject_large_bodies,
-        ))
+        .layer(middleware::from_fn_with_state(limits, reject_large_bodies))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             TraceLayer::new_for_http()
@@ -108,14 +116,25 @@ impl MakeRequestId for Counter {
 }
 
 /// A body announced larger than the limit is refused before anything else looks at it.
-async fn reject_large_bodies(State(limit): State<usize>, request: Request, next: Next) -> Response {
+async fn reject_large_bodies(
+    State(limits): State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let upload =
+        request.method() == axum::http::Method::POST && request.uri().path() == "/api/files";
+    let (limit, told) = if upload {
+        (limits.upload + MULTIPART_OVERHEAD, limits.upload)
+    } else {
+        (limits.json, limits.json)
+    };
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|length| length > limit as u64) {
-        return ApiError::PayloadTooLarge(limit).into_response();
+        return ApiError::PayloadTooLarge(told).into_response();
     }
     next.run(request).await
 }

@@ -17,7 +17,7 @@ use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::Service;
 
-pub use layers::with_shared_layers;
+pub use layers::{BodyLimits, with_shared_layers};
 
 use crate::AppState;
 use connection::{Activity, Expired, Watched, watch_body};

@@ -14,6 +14,8 @@ use super::{
     Counted, Store, StoreResult, blocks,
     db::{Db, FromRow, IdList, Row, Sql, Tx},
     events::{self, Payload},
+    files::{self, FileJson, Files},
+    json_list::JsonList,
     reactions::Reactions,
     read,
     threads::{self, ThreadMembers},
@@ -74,6 +76,8 @@ message_row! {
     reply_to: Option<i64> = "reply_to",
     /// Emoji on the message, in the order first used.
     reactions: Reactions = "reactions",
+    /// Files attached when it was posted.
+    files: Files = "files",
 }
 
 impl FromRow for Message {
@@ -129,6 +133,7 @@ impl Message {
             edited: None,
             reply_to: None,
             reactions: Reactions::default(),
+            files: Files::default(),
         }
     }
 }
@@ -140,6 +145,8 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// A message of the same thread (checked before posting).
     pub reply_to: Option<i64>,
+    /// Files its sender uploaded (checked before posting).
+    pub files: Vec<FileJson>,
 }
 
 /// What posting a batch did.
@@ -224,8 +231,8 @@ static BY_CLIENT_ID: LazyLock<Sql> = LazyLock::new(|| {
 });
 static INSERT: LazyLock<Sql> = LazyLock::new(|| {
     with_columns(
-        "INSERT INTO messages (thread_id, sender_id, text, created, client_id, reply_to)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO messages (thread_id, sender_id, text, created, client_id, reply_to, files)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          RETURNING {columns}",
     )
 });
@@ -379,9 +386,11 @@ async fn post(
                     &now,
                     &message.client_id,
                     &message.reply_to,
+                    &JsonList(message.files.clone()).to_column(),
                 ],
             )
             .await?;
+        files::attach(tx, inserted.id, &message.files).await?;
         fresh.push(inserted.clone());
         stored.push(inserted);
     }
@@ -463,7 +472,9 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<Option<Message>> {
     let thread = message.thread;
     let members: ThreadMembers = tx.one(&threads::MEMBERS_FOR_UPDATE, &[&thread]).await?;
     events::redact_message(tx, id).await?;
+    let attached: Vec<i64> = tx.rows(&files::OF_MESSAGE, &[&id]).await?;
     tx.execute(&DELETE, &[&id]).await?;
+    files::delete_unused(tx, &attached).await?;
     tx.execute(&AFTER_DELETE_THREAD, &[&thread]).await?;
     if !message.is_read {
         let recipient = members.other(message.sender);

@@ -21,12 +21,15 @@ pub mod admin;
 pub mod blocks;
 pub mod db;
 pub mod events;
+pub mod files;
+pub mod json_list;
 pub mod messages;
 #[cfg(test)]
 mod plans;
 mod postgres;
 pub mod presence;
 pub mod reactions;
+pub mod search;
 pub mod sessions;
 pub mod settings;
 mod sqlite;

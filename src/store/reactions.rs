@@ -9,9 +9,9 @@ use super::{
     Store, StoreResult,
     db::{Sql, Tx},
     events::{self, Payload},
+    json_list::JsonList,
     messages::{self, Message},
     threads::{self, ThreadMembers},
-    transfer::{ColumnValue, Kind, Value},
     write,
 };
 
@@ -27,17 +27,9 @@ pub struct Reaction {
 }
 
 /// A message's reactions, in the order first used.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(transparent)]
-pub struct Reactions(pub Vec<Reaction>);
+pub type Reactions = JsonList<Reaction>;
 
-impl Reactions {
-    fn parse(text: &str) -> Reactions {
-        serde_json::from_str(text)
-            .map(Reactions)
-            .unwrap_or_default()
-    }
-
+impl JsonList<Reaction> {
     /// Adds `user`'s `emoji`; `Err` when it would be one emoji too many.
     fn add(&mut self, emoji: &str, user: i64) -> Result<bool, TooMany> {
         let used = self.0.len();
@@ -69,51 +61,11 @@ impl Reactions {
         self.0.retain(|r| !r.users.is_empty());
         changed
     }
-
-    fn to_column(&self) -> Option<String> {
-        (!self.0.is_empty()).then(|| serde_json::to_string(&self.0).unwrap_or_default())
-    }
 }
 
 /// The 21st different emoji.
 #[derive(Debug)]
 pub struct TooMany;
-
-impl rusqlite::types::FromSql for Reactions {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        match value {
-            rusqlite::types::ValueRef::Null => Ok(Reactions::default()),
-            other => Ok(Reactions::parse(other.as_str()?)),
-        }
-    }
-}
-
-impl<'a> tokio_postgres::types::FromSql<'a> for Reactions {
-    fn from_sql(
-        ty: &tokio_postgres::types::Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        let text = <&str as tokio_postgres::types::FromSql>::from_sql(ty, raw)?;
-        Ok(Reactions::parse(text))
-    }
-
-    fn from_sql_null(
-        _: &tokio_postgres::types::Type,
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Reactions::default())
-    }
-
-    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        <&str as tokio_postgres::types::FromSql>::accepts(ty)
-    }
-}
-
-impl ColumnValue for Reactions {
-    const KIND: Kind = Kind::Text;
-    fn value(&self) -> Value {
-        self.to_column().into()
-    }
-}
 
 static SET: Sql = Sql::new("UPDATE messages SET reactions = $2 WHERE id = $1");
 

@@ -10,6 +10,7 @@ use super::{
     Counted, Store, StoreResult,
     db::{Db, FromRow, Row, Sql, Tx},
     events::{self, Payload},
+    files,
     messages::{self, Message},
     read, write,
 };
@@ -200,7 +201,9 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
         return Ok(false);
     };
     events::redact_thread(tx, id).await?;
+    let attached: Vec<i64> = tx.rows(&files::OF_THREAD, &[&id]).await?;
     tx.execute(&DELETE, &[&id]).await?;
+    files::delete_unused(tx, &attached).await?;
     events::tell(tx, &members.users, Payload::ThreadDeleted { thread: id }).await?;
     Ok(true)
 }

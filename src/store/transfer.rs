@@ -26,6 +26,9 @@ pub enum Table {
     Events,
     Blacklist,
     Blocks,
+    Files,
+    FileChunks,
+    MessageFiles,
 }
 
 /// How a column's values are read and written.
@@ -34,12 +37,13 @@ pub enum Kind {
     Int,
     Bool,
     Text,
+    Blob,
 }
 
-use Kind::{Bool, Int, Text};
+use Kind::{Blob, Bool, Int, Text};
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 11] = [
         Table::Settings,
         Table::Users,
         Table::Threads,
@@ -48,6 +52,9 @@ impl Table {
         Table::Events,
         Table::Blacklist,
         Table::Blocks,
+        Table::Files,
+        Table::FileChunks,
+        Table::MessageFiles,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +67,9 @@ impl Table {
             Table::Events => "events",
             Table::Blacklist => "token_blacklist",
             Table::Blocks => "blocks",
+            Table::Files => "files",
+            Table::FileChunks => "file_chunks",
+            Table::MessageFiles => "message_files",
         }
     }
 
@@ -109,20 +119,49 @@ impl Table {
             ],
             Table::Blacklist => &[("jti", Text), ("expires", Int)],
             Table::Blocks => &[("blocker_id", Int), ("blocked_id", Int), ("created", Int)],
+            Table::Files => &[
+                ("id", Int),
+                ("owner_id", Int),
+                ("name", Text),
+                ("content_type", Text),
+                ("size", Int),
+                ("created", Int),
+                ("complete", Bool),
+                ("attached", Bool),
+                ("thumbnail", Blob),
+            ],
+            Table::FileChunks => &[("file_id", Int), ("seq", Int), ("data", Blob)],
+            Table::MessageFiles => &[("message_id", Int), ("file_id", Int), ("position", Int)],
         }
     }
 
     /// The columns that order and page the table (a prefix of [`Table::columns`]).
     pub fn key_len(self) -> usize {
         match self {
-            Table::Members | Table::Events | Table::Blocks => 2,
+            Table::Members
+            | Table::Events
+            | Table::Blocks
+            | Table::FileChunks
+            | Table::MessageFiles => 2,
             _ => 1,
         }
     }
 
     /// Tables whose ids come from a sequence that must move past the loaded ids.
     fn has_identity(self) -> bool {
-        matches!(self, Table::Users | Table::Threads | Table::Messages)
+        matches!(
+            self,
+            Table::Users | Table::Threads | Table::Messages | Table::Files
+        )
+    }
+
+    /// Rows moved at a time: few of the big ones (a file chunk is 256 KiB).
+    pub fn page_size(self) -> i64 {
+        match self {
+            Table::FileChunks => 16,
+            Table::Files => 100,
+            _ => 1_000,
+        }
     }
 
     fn column_list(self) -> String {
@@ -225,6 +264,7 @@ pub enum Value {
     Int(i64),
     Bool(bool),
     Text(String),
+    Blob(Vec<u8>),
 }
 
 impl Value {
@@ -263,6 +303,7 @@ impl rusqlite::ToSql for Value {
             Value::Int(i) => ToSqlOutput::from(*i),
             Value::Bool(b) => ToSqlOutput::from(*b),
             Value::Text(t) => ToSqlOutput::from(t.as_str()),
+            Value::Blob(b) => ToSqlOutput::from(b.as_slice()),
         })
     }
 }
@@ -278,12 +319,20 @@ impl tokio_postgres::types::ToSql for Value {
             Value::Int(i) => i.to_sql(ty, out),
             Value::Bool(b) => b.to_sql(ty, out),
             Value::Text(t) => t.to_sql(ty, out),
+            Value::Blob(b) => b.to_sql(ty, out),
         }
     }
 
     fn accepts(ty: &tokio_postgres::types::Type) -> bool {
         use tokio_postgres::types::Type;
-        [Type::INT8, Type::BOOL, Type::TEXT, Type::VARCHAR].contains(ty)
+        [
+            Type::INT8,
+            Type::BOOL,
+            Type::TEXT,
+            Type::VARCHAR,
+            Type::BYTEA,
+        ]
+        .contains(ty)
     }
 
     tokio_postgres::types::to_sql_checked!();
@@ -391,6 +440,9 @@ impl<const T: usize> FromRow for TableRow<T> {
                 Bool => row
                     .get::<Option<bool>>(name)?
                     .map_or(Value::Null, Value::Bool),
+                Blob => row
+                    .get::<Option<Vec<u8>>>(name)?
+                    .map_or(Value::Null, Value::Blob),
             });
         }
         Ok(TableRow(Record(values)))
@@ -428,6 +480,9 @@ async fn dump(
         Table::Events => rows_of::<5>(db, &sql, &params).await?,
         Table::Blacklist => rows_of::<6>(db, &sql, &params).await?,
         Table::Blocks => rows_of::<7>(db, &sql, &params).await?,
+        Table::Files => rows_of::<8>(db, &sql, &params).await?,
+        Table::FileChunks => rows_of::<9>(db, &sql, &params).await?,
+        Table::MessageFiles => rows_of::<10>(db, &sql, &params).await?,
     };
     Ok(Rows { table, records })
 }

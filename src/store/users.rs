@@ -7,7 +7,7 @@ use super::{
     Counted, Store, StoreResult,
     db::{Db, Dialect, FromRow, Row, Sql, Tx},
     events::{self, Payload},
-    read, write,
+    files, read, write,
 };
 use crate::clock::Timestamp;
 
@@ -202,9 +202,11 @@ async fn search(
 async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
     let threads: Vec<ThreadAndOther> = tx.rows(&THREADS_AND_OTHERS, &[&id]).await?;
     events::redact_threads_of(tx, id).await?;
+    let attached: Vec<i64> = tx.rows(&files::OF_USERS_THREADS, &[&id]).await?;
     if tx.execute(&DELETE, &[&id]).await? == 0 {
         return Ok(false);
     }
+    files::delete_unused(tx, &attached).await?;
     tx.sign_out(id);
     for ThreadAndOther { thread, other } in threads {
         events::tell(tx, &[other], Payload::ThreadDeleted { thread }).await?;

@@ -48,6 +48,7 @@ pub const MESSAGE_KEYS: &[&str] = &[
     "edited",
     "reply_to",
     "reactions",
+    "files",
 ];
 pub const PAGE_KEYS: &[&str] = &["count", "next", "previous", "results"];
 

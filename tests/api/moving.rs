@@ -46,6 +46,27 @@ async fn migrate_data_copies_everything_with_ids_and_verifies_it() {
             &json!({"messages_ids": [id(&posted[0])]}),
         )
         .await;
+    let picture = crate::files::noise(300_000);
+    let (_, file) = crate::files::upload(
+        &source,
+        &alice,
+        "picture.bin",
+        "application/octet-stream",
+        picture.clone(),
+    )
+    .await;
+    let with_file = json!({"messages": [{"text": "see attached", "files": [id(&file)]}]});
+    let (status, _) = parts(
+        source
+            .post_json(
+                &format!("/thread/{thread}/message/"),
+                Some(&alice),
+                &with_file,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201);
     let messages_before = source
         .get_ok(&format!("/thread/{thread}/message/"), &bob)
         .await;
@@ -66,7 +87,10 @@ async fn migrate_data_copies_everything_with_ids_and_verifies_it() {
         "users: 3 rows copied and verified",
         "threads: 1 rows copied and verified",
         "thread_members: 2 rows copied and verified",
-        "messages: 3 rows copied and verified",
+        "messages: 4 rows copied and verified",
+        "files: 1 rows copied and verified",
+        "file_chunks: 2 rows copied and verified",
+        "message_files: 1 rows copied and verified",
     ] {
         assert!(report.contains(line), "{report}");
     }
@@ -96,7 +120,13 @@ async fn migrate_data_copies_everything_with_ids_and_verifies_it() {
             .await,
         threads_before
     );
-    assert_eq!(target.unread_count(&bob, bob_id).await, 2);
+    assert_eq!(target.unread_count(&bob, bob_id).await, 3);
+    // The file came along, byte for byte.
+    let downloaded = target
+        .get(&format!("/api/files/{}/content", id(&file)), Some(&bob))
+        .await;
+    assert_eq!(downloaded.status(), 200);
+    assert_eq!(downloaded.bytes().await.unwrap().to_vec(), picture);
     // New rows continue after the copied ids, and the event log continues too.
     let (status, events) = parts(
         target
@@ -107,8 +137,8 @@ async fn migrate_data_copies_everything_with_ids_and_verifies_it() {
     assert_eq!(status, 200);
     let seq = events["seq"].as_i64().unwrap();
     assert_eq!(events["events"].as_array().unwrap().len() as i64, seq);
-    let next = target.post_messages(&alice, thread, &["four"]).await;
-    assert_eq!(id(&next[0]), id(&posted[2]) + 1);
+    let next = target.post_messages(&alice, thread, &["five"]).await;
+    assert_eq!(id(&next[0]), id(&posted[2]) + 2);
     let (_, after) = parts(
         target
             .get(&format!("/api/events/?since={seq}&timeout=0"), Some(&bob))
