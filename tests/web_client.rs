@@ -2,14 +2,16 @@
 //! WebDriver client in `common`), against the real server served in-process on a temporary
 //! SQLite database.
 //!
-//! - `alice_and_bob_chat_live_in_two_browsers`: Alice at desktop width (1280×800) and Bob at
-//!   phone width (360×740) sign in; Alice starts the conversation and writes; Bob sees the
-//!   unread badge and the message without reloading, replies (Alice sees him typing first, then
-//!   the quoted reply, then "Seen"); reactions, an edit and a delete reach the other side; a
-//!   block refuses Alice's message with a notice until Bob unblocks; markup stays text; the
-//!   server stops and starts again on the same port and database while Alice writes, and her
-//!   message arrives exactly once, nothing typed lost; Bob leaving shows "last seen"; signing
-//!   out blacklists the refresh token. Screenshots at both widths, light and dark.
+//! - `alice_and_bob_chat_live_in_two_browsers`: Alice at desktop width (1280×800, with a mouse)
+//!   and Bob at phone width (360×740, a touch screen) sign in; Alice starts the conversation and
+//!   writes; Bob sees the unread badge and the message without reloading, replies (Alice sees
+//!   him typing first, then the quoted reply, then "Seen"); reactions, an edit and a delete
+//!   reach the other side; others writing to Alice grow her list live; an image Alice attaches
+//!   is previewed for Bob and search jumps to a message (both once the server has files and
+//!   search); a block refuses Alice's message with a notice until Bob unblocks; markup stays
+//!   text; the server stops and starts again on the same port and database while Alice writes,
+//!   and her message arrives exactly once, nothing typed lost; Bob leaving shows "last seen";
+//!   signing out blacklists the refresh token. Screenshots at both widths, light and dark.
 //! - `budgets_first_load_first_paint_and_long_conversations`: what the first load transfers,
 //!   how soon the conversation list is painted after signing in, scrolling back through a
 //!   500-message conversation (the view stays put while older pages load) and through a
@@ -35,6 +37,10 @@ const RECONNECT: Duration = Duration::from_secs(40);
 const FIRST_LOAD_BYTES: f64 = 150_000.0;
 const FIRST_PAINT_MS: f64 = 300.0;
 const HEAP_BYTES: f64 = 100.0 * 1024.0 * 1024.0;
+
+/// Headless Chromium has no mouse: pages see `(hover: none)`, as on a phone. Alice's desktop
+/// browser gets one (Bob's phone keeps none), so both ways of reaching message actions run.
+const MOUSE: &str = "--blink-settings=primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,availablePointerTypes=4";
 
 /// One browser test at a time: they measure time and memory, on a 2-core machine.
 static BROWSERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -191,7 +197,7 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     let desktop = SessionOptions {
         width: 1280,
         height: 800,
-        ..SessionOptions::default()
+        args: vec![MOUSE.to_owned()],
     };
     let phone = SessionOptions {
         width: 360,
@@ -203,6 +209,17 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     bob.set_viewport(360, 740).await;
     assert_eq!(viewport(&alice).await, (1280, 800), "Alice's viewport");
     assert_eq!(viewport(&bob).await, (360, 740), "Bob's viewport");
+    let hover = "return matchMedia('(hover: hover)').matches;";
+    assert_eq!(
+        alice.js(hover, json!([])).await,
+        json!(true),
+        "Alice has a mouse"
+    );
+    assert_eq!(
+        bob.js(hover, json!([])).await,
+        json!(false),
+        "Bob has a touch screen"
+    );
     step(started, "two browsers open");
 
     // Both sign in; neither has a conversation yet.
@@ -488,6 +505,64 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     screenshots(&bob, "phone").await;
     step(started, "screenshots");
 
+    // An image Alice attaches shows as a preview for Bob (once the server stores files).
+    if serves(&http, &base, "/api/files").await {
+        let photo = dir.path().join("sunset.png");
+        std::fs::write(&photo, png(240, 160)).expect("write the image");
+        let picker = alice.css("#file-input").await;
+        alice.type_into(&picker, &photo.display().to_string()).await;
+        alice
+            .wait_for(
+                "document.querySelector('#attachments .file-name')?.textContent === 'sunset.png' \
+                 && !document.querySelector('#attachments progress') && !document.getElementById('send').disabled",
+                "the image uploaded and ready to send",
+            )
+            .await;
+        let caption = "Photos from the trip";
+        say(&alice, caption).await;
+        bob.wait_for(
+            &format!(
+                "{}?.querySelector('.thumb img')?.naturalWidth > 0",
+                stored(caption)
+            ),
+            "the image's preview on Bob's screen",
+        )
+        .await;
+        step(started, "an image attached by Alice previewed for Bob");
+    } else {
+        println!("files: the server does not serve /api/files/ yet; the image step is skipped");
+    }
+
+    // Search finds Alice's edited message and jumps to it (once the server searches).
+    if serves(&http, &base, "/api/search").await {
+        alice
+            .click_css("button[aria-label='Search messages']")
+            .await;
+        let search = alice.css("#search-input").await;
+        alice.type_into(&search, "tab").await;
+        click_js(
+            &alice,
+            &format!(
+                "[...document.querySelectorAll('#search-results button')].find((b) => b.textContent.includes({}))",
+                js_str("table by the window")
+            ),
+            "the edited message among the results",
+        )
+        .await;
+        alice
+            .wait_for(
+                &format!(
+                    "{}?.classList.contains('flash') && document.getElementById('search-dialog').open === false",
+                    stored(fixed)
+                ),
+                "the found message highlighted in its conversation",
+            )
+            .await;
+        step(started, "search found the message and jumped to it");
+    } else {
+        println!("search: the server does not serve /api/search/ yet; the search step is skipped");
+    }
+
     // Markup in a message stays text: no element made from it, no script run.
     for browser in [&alice, &bob] {
         browser
@@ -516,7 +591,7 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     for (who, browser) in [("Alice", &alice), ("Bob", &bob)] {
         let found = browser
             .js(
-                "return {images: document.querySelectorAll('#feed img, #threads img, #announce img, img[src=x]').length, alerted: window.alerted};",
+                "return {images: document.querySelectorAll('img[src=x], .text *, .thread-preview *, #announce img, .quote img').length, alerted: window.alerted};",
                 json!([]),
             )
             .await;
@@ -678,6 +753,81 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     alice.close().await;
     server.stop().await;
     step(started, "signed out; done");
+}
+
+/// Whether the server's API description has `path` (files and search land after the rest).
+async fn serves(http: &reqwest::Client, base: &str, path: &str) -> bool {
+    let description: Value = http
+        .get(format!("{base}/api/schema/"))
+        .send()
+        .await
+        .expect("fetch the API description")
+        .json()
+        .await
+        .expect("read the API description");
+    description["paths"].get(path).is_some()
+}
+
+/// A `width` × `height` PNG of a colour gradient (stored, not compressed: no encoder needed).
+fn png(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    0xedb8_8320 ^ (crc >> 1)
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    let mut raw = Vec::new();
+    for y in 0..height {
+        raw.push(0); // no filter
+        for x in 0..width {
+            raw.extend([
+                (255 * x / width) as u8,
+                (120 + 100 * y / height) as u8,
+                (255 - 200 * y / height) as u8,
+            ]);
+        }
+    }
+    // zlib: stored blocks of at most 65,535 bytes, then the Adler-32 of the data.
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        zlib.extend(len.to_le_bytes());
+        zlib.extend((!len).to_le_bytes());
+        zlib.extend(*block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    zlib.extend(((b << 16) | a).to_be_bytes());
+    let mut header = Vec::new();
+    header.extend(width.to_be_bytes());
+    header.extend(height.to_be_bytes());
+    header.extend([8, 2, 0, 0, 0]); // 8-bit RGB
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &header);
+    chunk(&mut out, b"IDAT", &zlib);
+    chunk(&mut out, b"IEND", &[]);
+    out
 }
 
 /* ---------- budgets and long conversations ---------- */
@@ -857,7 +1007,7 @@ async fn budgets_first_load_first_paint_and_long_conversations() {
         .session(SessionOptions {
             width: 1280,
             height: 800,
-            args: vec!["--enable-precise-memory-info".to_owned()],
+            args: vec![MOUSE.to_owned(), "--enable-precise-memory-info".to_owned()],
         })
         .await;
     alice.set_viewport(1280, 800).await;

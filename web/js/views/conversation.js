@@ -371,7 +371,15 @@ function setActive(msg) {
   }
 }
 
-feed.addEventListener('focusin', (e) => setActive(e.target.closest('.message')));
+// Keyboard focus opens a message's actions; a tap or click decides in the click handler below.
+// (Moving them on a pointer's focus would collapse the open row between press and release, so
+// the button under the finger moves away and the tap is lost.)
+let pressing = false;
+feed.addEventListener('pointerdown', () => { pressing = true; }, true);
+for (const type of ['pointerup', 'pointercancel']) addEventListener(type, () => { pressing = false; }, true);
+feed.addEventListener('focusin', (e) => {
+  if (!pressing) setActive(e.target.closest('.message'));
+});
 feed.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') {
     composer.focus();
