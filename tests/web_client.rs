@@ -443,6 +443,27 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     .await;
     step(started, "a delete seen by Bob");
 
+    // By keyboard: ↑ in the empty box edits the last message, Escape gives the box back.
+    let input = alice.css("#message-input").await;
+    alice.type_into(&input, "\u{E013}").await;
+    alice
+        .wait_for(
+            &format!(
+                "document.getElementById('context-title').textContent === 'Edit message' \
+                 && document.getElementById('message-input').value === {}",
+                js_str(fixed)
+            ),
+            "↑ editing Alice's last message",
+        )
+        .await;
+    alice.type_into(&input, "\u{E00C}").await;
+    alice
+        .wait_for(
+            "document.getElementById('composer-context').hidden && document.getElementById('message-input').value === ''",
+            "Escape leaving the edit",
+        )
+        .await;
+
     // Meanwhile others write to Alice (over the API): her list grows live, with a badge.
     let http = reqwest::Client::new();
     let alice_token = api_token(&http, &base, "alice").await;
