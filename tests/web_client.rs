@@ -11,7 +11,8 @@
 //!   search); a block refuses Alice's message with a notice until Bob unblocks; markup stays
 //!   text; the server stops and starts again on the same port and database while Alice writes,
 //!   and her message arrives exactly once, nothing typed lost; Bob leaving shows "last seen";
-//!   signing out blacklists the refresh token. Screenshots at both widths, light and dark.
+//!   Alice downloads her data (once the server exports); signing out blacklists the refresh
+//!   token. Screenshots at both widths, light and dark.
 //! - `budgets_first_load_first_paint_and_long_conversations`: what the first load transfers,
 //!   how soon the conversation list is painted after signing in, scrolling back through a
 //!   500-message conversation (the view stays put while older pages load) and through a
@@ -748,6 +749,50 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
         )
         .await;
     step(started, "last seen");
+
+    // Alice downloads her data from Settings (once the server exports).
+    if serves(&http, &base, "/api/me/export").await {
+        let downloads = dir.path().join("downloads");
+        std::fs::create_dir_all(&downloads).expect("create the downloads directory");
+        alice
+            .cdp(
+                "Browser.setDownloadBehavior",
+                json!({"behavior": "allow", "downloadPath": downloads.display().to_string()}),
+            )
+            .await;
+        alice.click_css("button[aria-label='Settings']").await;
+        alice.press("Download your data").await;
+        alice
+            .wait_for(
+                "document.getElementById('export-state').textContent.startsWith('Downloaded simple-chat-alice.zip')",
+                "the archive downloaded",
+            )
+            .await;
+        let archive = downloads.join("simple-chat-alice.zip");
+        let deadline = Instant::now() + common::WAIT;
+        while !archive.exists() {
+            assert!(Instant::now() < deadline, "no {}", archive.display());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let zip = std::fs::read(&archive).expect("read the archive");
+        assert!(zip.starts_with(b"PK"), "a ZIP file");
+        assert!(
+            zip.windows(13).any(|w| w == b"messages.json"),
+            "the archive holds messages.json"
+        );
+        alice
+            .click_css("#settings-dialog .dialog-actions button")
+            .await;
+        alice
+            .wait_for(
+                "!document.getElementById('settings-dialog').open",
+                "Settings closed",
+            )
+            .await;
+        step(started, "Alice downloaded her data");
+    } else {
+        println!("export: the server does not serve /api/me/export/ yet; the download is skipped");
+    }
 
     // Alice signs out: her refresh token stops working.
     let refresh = alice

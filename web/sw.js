@@ -3,7 +3,7 @@
 // never runs a stale client. API answers, events, files and the admin pages are never cached:
 // they pass straight through. Bump VERSION whenever a shell file changes.
 
-const VERSION = 'simple-chat-shell-v5';
+const VERSION = 'simple-chat-shell-v6';
 const SHELL = [
   '/',
   '/manifest.webmanifest',

@@ -37,6 +37,7 @@ const PATHS = {
   down: 'M12 5v14M6 13l6 6 6-6',
   file: 'M14 3H6v18h12V7l-4-4zM14 3v4h4',
   bell: 'M6 9a6 6 0 0 1 12 0c0 6 2.5 8 2.5 8h-17S6 15 6 9zM10 20.5a2.2 2.2 0 0 0 4 0',
+  download: 'M12 4v11M7 10l5 5 5-5M5 20h14',
 };
 
 export function icon(name) {
