@@ -12,6 +12,7 @@
 
 use std::{
     net::{SocketAddr, TcpListener as StdTcpListener},
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -129,7 +130,7 @@ impl Server {
 
 /* ---------- chromedriver and browser sessions ---------- */
 
-/// chromedriver, stopped when dropped (with the browsers it started).
+/// chromedriver, stopped when dropped together with the browsers it started.
 pub struct Driver {
     process: Child,
     url: String,
@@ -138,6 +139,16 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver leads its own process group, which the browsers it starts join: ending
+        // the group ends them too, also when a test panicked before closing its sessions
+        // (killing chromedriver alone would leave its browsers running).
+        if let Ok(group) = libc::pid_t::try_from(self.process.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is
+            // touched.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
@@ -168,6 +179,7 @@ impl Driver {
         let port = free_port();
         let process = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
