@@ -31,27 +31,16 @@ CREATE INDEX message_files_file ON message_files (file_id);
 -- The files as the message JSON shows them (NULL: none).
 ALTER TABLE messages ADD COLUMN files TEXT;
 
--- Full-text search: FTS5 over each message's text, with a scope column of tokens that say
--- whose it is (`u<user id>` for both participants, `t<thread id>`), so a search is one index
--- lookup however many messages there are. Kept by triggers, in the writing transaction.
+-- Full-text search: FTS5 over terms the server computes (`src/store/search.rs`): each word of
+-- a message once per participant, `u<user id>x<word>`, and `t<thread id>`, so a search looks
+-- up only the searching user's own terms however common the word is. Words are split and
+-- lower-cased by the server; the tokenizer only separates them at spaces. The server indexes
+-- new and edited messages in the writing transaction, and (re)builds the whole index when it
+-- finds it missing; deletes (cascades too) leave it by this trigger.
 CREATE VIRTUAL TABLE messages_fts USING fts5(
-    text, scope, content = '', contentless_delete = 1,
-    tokenize = 'unicode61 remove_diacritics 0'
+    terms, content = '', contentless_delete = 1,
+    tokenize = "unicode61 remove_diacritics 0 categories 'L* M* N* S* Co'"
 );
-INSERT INTO messages_fts (rowid, text, scope)
-SELECT m.id, m.text, 'u' || t.user_low || ' u' || t.user_high || ' t' || m.thread_id
-FROM messages m JOIN threads t ON t.id = m.thread_id;
-CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, text, scope)
-    SELECT new.id, new.text, 'u' || t.user_low || ' u' || t.user_high || ' t' || new.thread_id
-    FROM threads t WHERE t.id = new.thread_id;
-END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
     DELETE FROM messages_fts WHERE rowid = old.id;
-END;
-CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
-    DELETE FROM messages_fts WHERE rowid = old.id;
-    INSERT INTO messages_fts (rowid, text, scope)
-    SELECT new.id, new.text, 'u' || t.user_low || ' u' || t.user_high || ' t' || new.thread_id
-    FROM threads t WHERE t.id = new.thread_id;
 END;

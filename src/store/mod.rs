@@ -93,7 +93,9 @@ impl Store {
                 tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&url))
                     .await
                     .map_err(|e| StoreError::Other(e.into()))??;
-            Ok((Store::Sqlite(store), applied))
+            let store = Store::Sqlite(store);
+            store.ensure_search_index().await?;
+            Ok((store, applied))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
         }

@@ -549,9 +549,11 @@ impl Store {
         })
     }
 
-    /// Lets new ids continue after the loaded ones (SQLite's AUTOINCREMENT does so by itself).
+    /// Lets new ids continue after the loaded ones (SQLite's AUTOINCREMENT does so by itself),
+    /// and builds the SQLite search index of the loaded messages.
     pub async fn finish_load(&self) -> StoreResult<()> {
         write!(self, |tx| {
+            super::search::rebuild(tx).await?;
             if tx.dialect() == Dialect::Postgres {
                 for table in Table::ALL.iter().filter(|t| t.has_identity()) {
                     let name = table.name();

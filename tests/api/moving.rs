@@ -121,6 +121,9 @@ async fn migrate_data_copies_everything_with_ids_and_verifies_it() {
         threads_before
     );
     assert_eq!(target.unread_count(&bob, bob_id).await, 3);
+    // The copied messages are found by search.
+    let found = target.get_ok("/api/search/?q=thr", &bob).await;
+    assert_eq!(id(&results(&found)[0]), id(&posted[2]));
     // The file came along, byte for byte.
     let downloaded = target
         .get(&format!("/api/files/{}/content", id(&file)), Some(&bob))
@@ -251,4 +254,7 @@ async fn import_django_brings_users_threads_and_messages_once() {
     assert_eq!(id(&new_message[0]), 13);
     let value: Value = app.get_ok("/api/users/?search=carol", &root).await;
     assert_eq!(value["count"], 1);
+    // Imported messages are found by search.
+    let found = app.get_ok("/api/search/?q=lunch", &bob).await;
+    assert_eq!(results(&found).iter().map(id).collect::<Vec<_>>(), [12]);
 }

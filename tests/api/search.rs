@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, id, parts, results, spawn_app};
+use simple_chat::Config;
+
+use crate::helpers::{TestApp, id, parts, results, serve_database, spawn_app};
 
 async fn search(app: &TestApp, token: &str, query: &str) -> Value {
     let query: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
@@ -144,4 +146,35 @@ async fn a_blank_or_missing_query_is_a_400() {
     // Characters that mean something to a query language are just not words.
     let page = search(&app, &alice, "\" OR * NEAR( -- ").await;
     assert_eq!(page["count"], 0);
+}
+
+#[tokio::test]
+async fn a_database_without_the_current_index_is_indexed_when_the_server_opens_it() {
+    // As an older binary (or a crash in the middle of a bulk load) would leave it: messages,
+    // but no search index and no record of one. SQLite only: PostgreSQL keeps its own column.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.sqlite3").display());
+    let before = serve_database(Config::new(url.clone()), None).await;
+    let (_, alice) = before.login_new_user("alice").await;
+    let (_, bob) = before.login_new_user("bob").await;
+    let thread = id(&before.create_thread(&alice, "alice", "bob").await);
+    before
+        .post_messages(&alice, thread, &["pelican crossing", "heron"])
+        .await;
+    assert_eq!(search(&before, &bob, "pelican").await["count"], 1);
+    drop(before);
+    let conn = rusqlite::Connection::open(dir.path().join("old.sqlite3")).unwrap();
+    conn.execute_batch(
+        "INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+         PRAGMA user_version = 0;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let after = serve_database(Config::new(url), Some(dir)).await;
+    assert_eq!(
+        texts(&search(&after, &bob, "pelic").await),
+        ["pelican crossing"]
+    );
+    assert_eq!(search(&after, &alice, "heron").await["count"], 1);
 }
