@@ -71,8 +71,14 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let messages: u64 = std::env::var("SEARCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let users: u64 = std::env::var("SEARCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let messages: u64 = std::env::var("SEARCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let users: u64 = std::env::var("SEARCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = std::env::var("SEARCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("search.sqlite3").display()));
@@ -116,7 +122,12 @@ async fn main() {
     }
     let thread_pairs: Vec<(i64, i64)> = threads
         .iter()
-        .map(|t| (t.int(Table::Threads, "user_low"), t.int(Table::Threads, "user_high")))
+        .map(|t| {
+            (
+                t.int(Table::Threads, "user_low"),
+                t.int(Table::Threads, "user_high"),
+            )
+        })
         .collect();
     load(&store, Table::Threads, threads).await;
     load(&store, Table::Members, members).await;
@@ -155,10 +166,15 @@ async fn main() {
     let kinds: [(&str, fn(&mut Random) -> String); 4] = [
         ("common word", |r| word(r.below(3))),
         ("rare word", |r| word(1_000 + r.below(4_000))),
-        ("two words", |r| format!("{} {}", word(r.below(50)), word(r.below(500)))),
+        ("two words", |r| {
+            format!("{} {}", word(r.below(50)), word(r.below(500)))
+        }),
         ("prefix", |r| word(r.below(200))[..4].to_owned()),
     ];
-    println!("{:<12} {:>8} {:>10} {:>10} {:>12}", "query", "searches", "p50", "p99", "mean hits");
+    println!(
+        "{:<12} {:>8} {:>10} {:>10} {:>12}",
+        "query", "searches", "p50", "p99", "mean hits"
+    );
     for (name, make) in kinds {
         let mut times = Vec::new();
         let mut hits = 0;
