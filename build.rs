@@ -18,8 +18,11 @@ fn main() {
     fs::write(out.join("web_files.rs"), web_files(&root.join("web"))).unwrap();
 }
 
+/// The migrations of both backends, in file-name order; they must have the same names (the
+/// newest one is the schema version `--version` and `/readyz` report).
 fn migrations(root: &Path) -> String {
     let mut code = String::new();
+    let mut names: Vec<Vec<String>> = Vec::new();
     for backend in ["sqlite", "postgres"] {
         let dir = root.join(backend);
         let mut files: Vec<_> = fs::read_dir(&dir)
@@ -32,15 +35,24 @@ fn migrations(root: &Path) -> String {
             "pub const {}: &[(&str, &str)] = &[\n",
             backend.to_uppercase()
         ));
+        let mut these = Vec::new();
         for file in files {
             let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+            these.push(name.clone());
             code.push_str(&format!(
                 "    ({name:?}, include_str!({:?})),\n",
                 file.display().to_string()
             ));
         }
         code.push_str("];\n");
+        names.push(these);
     }
+    assert_eq!(
+        names[0], names[1],
+        "migrations/sqlite and migrations/postgres must hold the same migrations"
+    );
+    let newest = names[0].last().expect("at least one migration");
+    println!("cargo:rustc-env=SIMPLE_CHAT_SCHEMA={newest}");
     code
 }
 

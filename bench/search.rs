@@ -65,6 +65,9 @@ async fn load(store: &Store, table: Table, records: Vec<Record>) {
     }
 }
 
+/// Makes one search query of a kind.
+type MakeQuery = fn(&mut Random) -> String;
+
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
@@ -163,7 +166,7 @@ async fn main() {
         started.elapsed()
     );
 
-    let kinds: [(&str, fn(&mut Random) -> String); 4] = [
+    let kinds: [(&str, MakeQuery); 4] = [
         ("common word", |r| word(r.below(3))),
         ("rare word", |r| word(1_000 + r.below(4_000))),
         ("two words", |r| {

@@ -20,11 +20,14 @@
 //! - [`auth`]: password hashes (bounded), tokens, login throttling, client addresses;
 //!   [`limits`]: per-user rate limits on posting and starting threads.
 //! - [`media`]: what is done with files' bytes (inline or download, thumbnails).
-//! - [`moving`]: `migrate-data` and `import-django`.
+//! - [`moving`]: `migrate-data` and `import-django`; [`backup`]: `backup`; [`progress`]: the
+//!   progress those commands show.
+//! - [`telemetry`]: Prometheus metrics on their own listener.
 
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -35,9 +38,11 @@ pub mod limits;
 pub mod media;
 pub mod moving;
 pub mod policy;
+pub mod progress;
 pub mod realtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod web;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -84,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::router(&state.config))
         .merge(admin::router())
         .merge(web::router())
+        .route_layer(axum::middleware::from_fn(telemetry::track))
         .fallback(http::not_found);
     let limits = server::BodyLimits {
         json: state.config.body_limit,
@@ -193,6 +199,14 @@ impl App {
     /// also does this every ten minutes); returns how many went.
     pub async fn expire_uploads_now(&self) -> anyhow::Result<usize> {
         expire_unattached_files(&self.state).await
+    }
+
+    /// Serves Prometheus metrics (`GET /metrics`) on `listener` until the process ends.
+    pub async fn serve_metrics(&self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+        telemetry::install();
+        axum::serve(listener, telemetry::router(self.state.clone()))
+            .await
+            .context("serving metrics")
     }
 
     /// Serves until `shutdown` resolves; in-flight requests are finished first and WebSocket

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::{
     clock::Timestamp,
+    progress::Progress,
     store::{
         Message, Store, User,
         transfer::{Record, Rows, Table, Value},
@@ -36,6 +37,8 @@ pub async fn migrate_data(from: &Store, to: &Store) -> anyhow::Result<Vec<(Table
     }
     let mut copied = Vec::new();
     for table in Table::ALL {
+        let total = from.count_rows(table).await?;
+        let mut progress = Progress::new(&format!("copy {}", table.name()), total as u64);
         let mut after = None;
         let mut count = 0;
         loop {
@@ -43,12 +46,15 @@ pub async fn migrate_data(from: &Store, to: &Store) -> anyhow::Result<Vec<(Table
             let Some(last) = rows.last_key() else { break };
             after = Some(last);
             count += rows.len();
+            progress.add(rows.len() as u64);
             to.load(rows).await?;
         }
+        progress.finish();
         copied.push((table, count));
     }
     to.finish_load().await?;
-    for table in Table::ALL {
+    for &(table, count) in &copied {
+        let mut progress = Progress::new(&format!("verify {}", table.name()), count as u64);
         let mut after: Option<Vec<Value>> = None;
         loop {
             let source = from.dump(table, after.clone(), table.page_size()).await?;
@@ -60,8 +66,10 @@ pub async fn migrate_data(from: &Store, to: &Store) -> anyhow::Result<Vec<(Table
                 );
             }
             let Some(last) = source.last_key() else { break };
+            progress.add(source.len() as u64);
             after = Some(last);
         }
+        progress.finish();
     }
     Ok(copied)
 }
@@ -390,13 +398,16 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
         (Table::Members, new_members),
         (Table::Messages, new_messages),
     ] {
+        let mut progress = Progress::new(&format!("import {}", table.name()), records.len() as u64);
         for chunk in records.chunks(PAGE as usize) {
             let rows = Rows {
                 table,
                 records: chunk.to_vec(),
             };
             store.load(rows).await?;
+            progress.add(chunk.len() as u64);
         }
+        progress.finish();
     }
     store.recount().await?;
     store.finish_load().await?;

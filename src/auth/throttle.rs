@@ -107,6 +107,7 @@ impl LoginThrottle {
             .or_insert_with(Counter::new);
         address_counter.refresh(window);
         if address_counter.used() >= self.per_address {
+            metrics::counter!("simple_chat_login_throttled_total").increment(1);
             return Err(address_counter.retry_after(window));
         }
         let pair_counter = counters
@@ -115,6 +116,7 @@ impl LoginThrottle {
             .or_insert_with(Counter::new);
         pair_counter.refresh(window);
         if pair_counter.used() >= self.per_pair {
+            metrics::counter!("simple_chat_login_throttled_total").increment(1);
             return Err(pair_counter.retry_after(window));
         }
         pair_counter.in_flight += 1;

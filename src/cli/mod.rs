@@ -21,10 +21,18 @@ use crate::{
     store::Store,
 };
 
+/// `simple-chat --version`: the release and the newest migration it knows.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (schema ",
+    env!("SIMPLE_CHAT_SCHEMA"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "simple-chat",
-    version,
+    version = VERSION,
     about = "A fast, self-hostable one-to-one chat server"
 )]
 struct Cli {
@@ -88,6 +96,12 @@ enum Command {
         /// The empty database to copy into.
         #[arg(long)]
         to: String,
+    },
+    /// Copy the SQLite database (while it is being served) to PATH, checked; PostgreSQL is
+    /// backed up with pg_dump.
+    Backup {
+        /// The file to write (replaced if it exists).
+        path: std::path::PathBuf,
     },
     /// Import the original Django app's users, threads and messages from its db.sqlite3 into
     /// DATABASE_URL. Safe to run again: nothing is imported twice.
@@ -229,6 +243,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for (table, count) in copied {
                 println!("{}: {count} rows copied and verified", table.name());
             }
+            Ok(())
+        }
+        Command::Backup { path } => {
+            let url = config.database_url.clone();
+            let report =
+                tokio::task::spawn_blocking(move || crate::backup::backup(&url, &path)).await??;
+            println!(
+                "Backed up to {} ({} bytes, schema {}); integrity check: ok.",
+                report.path.display(),
+                report.bytes,
+                report.schema
+            );
             Ok(())
         }
         Command::ImportDjango { path } => {

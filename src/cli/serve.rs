@@ -13,6 +13,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "SIMPLE_CHAT_BIND", default_value = "127.0.0.1:8000")]
     bind: SocketAddr,
+    /// Address to serve Prometheus metrics on (GET /metrics); off when unset. Keep it private.
+    #[arg(long, env = "SIMPLE_CHAT_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
     /// Token signing key (at least 32 bytes); when unset one is generated once and kept in the
     /// database.
     #[arg(long, env = "SIMPLE_CHAT_SECRET_KEY", hide_env_values = true)]
@@ -123,8 +126,21 @@ impl ServeArgs {
 
 pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let bind = args.bind;
+    let metrics_bind = args.metrics_bind;
     args.configure(&mut config);
     let app = App::build(config).await?;
+    if let Some(address) = metrics_bind {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {address} for metrics"))?;
+        tracing::info!(address = %listener.local_addr()?, "serving metrics");
+        let metrics = app.clone();
+        tokio::spawn(async move {
+            if let Err(error) = metrics.serve_metrics(listener).await {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -131,6 +131,14 @@ impl Hub {
         ))
     }
 
+    /// WebSockets open on this instance, and the users they belong to.
+    pub fn open_sockets(&self) -> (usize, usize) {
+        let users = self.lock();
+        let sockets = users.values().map(|entry| entry.sockets).sum();
+        let online = users.values().filter(|entry| entry.sockets > 0).count();
+        (sockets, online)
+    }
+
     /// Open sockets of `user` on this instance.
     pub fn sockets_of(&self, user: i64) -> usize {
         self.lock().get(&user).map_or(0, |entry| entry.sockets)

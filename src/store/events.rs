@@ -139,6 +139,7 @@ impl FromRow for Bounds {
 /// Appends `payload` to the log of each of `users`.
 pub(crate) async fn tell(tx: &mut impl Tx, users: &[i64], payload: Payload<'_>) -> StoreResult<()> {
     let event = NewEvent::from(payload);
+    metrics::counter!("simple_chat_events_appended_total").increment(users.len() as u64);
     for user in users {
         tx.append_event(*user, event.clone()).await?;
     }

@@ -47,6 +47,33 @@ mod migrations {
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 }
 
+/// The file of a `sqlite://path` URL (`None`: not an SQLite URL).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    url.starts_with("sqlite:")
+        .then(|| sqlite::path_from_url(url).ok())
+        .flatten()
+}
+
+/// The newest migration this binary knows (the same on both backends): the schema it expects.
+pub const SCHEMA: &str = env!("SIMPLE_CHAT_SCHEMA");
+
+/// Refuses a database that a newer binary migrated (it lists a migration this one does not
+/// know): its tables may hold what this binary would misread or damage.
+fn refuse_newer(applied: &[String], known: &[(&str, &str)]) -> StoreResult<()> {
+    let unknown: Vec<&str> = applied
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !known.iter().any(|(k, _)| k == name))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::NewerSchema {
+        unknown: unknown.join(", "),
+        known: SCHEMA,
+    })
+}
+
 /// The storage of an instance. Cheap to clone.
 #[derive(Clone)]
 pub enum Store {
@@ -98,6 +125,14 @@ impl Store {
             Ok((store, applied))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    /// Sets the gauges of the database's queues and pool for a metrics scrape.
+    pub fn record_gauges(&self) {
+        match self {
+            Store::Sqlite(store) => store.record_gauges(),
+            Store::Postgres(store) => store.record_gauges(),
         }
     }
 
@@ -231,6 +266,16 @@ pub enum StoreError {
     Unavailable(String),
     #[error("unsupported database URL {0:?}: use sqlite://path or postgres://...")]
     UnsupportedUrl(String),
+    /// The database was migrated by a newer binary.
+    #[error(
+        "this database was migrated by a newer Simple Chat (it has migration {unknown}; this \
+         binary knows up to {known}): run the newer binary, or restore the backup taken before \
+         the upgrade"
+    )]
+    NewerSchema {
+        unknown: String,
+        known: &'static str,
+    },
     /// A deadlock or serialization failure: the transaction may simply be run again.
     #[error("transaction conflict: {0}")]
     Retry(String),

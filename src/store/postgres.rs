@@ -196,6 +196,13 @@ impl PostgresStore {
                      )",
                 )
                 .await?;
+            let done: Vec<String> = client
+                .query("SELECT name FROM schema_migrations", &[])
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            super::refuse_newer(&done, super::migrations::POSTGRES)?;
             let mut applied = Vec::new();
             for (name, sql) in super::migrations::POSTGRES {
                 let txn = client.transaction().await?;
@@ -224,7 +231,21 @@ impl PostgresStore {
     }
 
     pub async fn client(&self) -> StoreResult<Object> {
-        Ok(self.pool.get().await?)
+        let started = std::time::Instant::now();
+        let client = self.pool.get().await;
+        metrics::histogram!("simple_chat_db_pool_wait_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok(client?)
+    }
+
+    /// Sets the pool gauges for a metrics scrape.
+    pub fn record_gauges(&self) {
+        let status = self.pool.status();
+        let idle = status.available;
+        let in_use = status.size.saturating_sub(idle);
+        metrics::gauge!("simple_chat_db_pool_connections", "state" => "idle").set(idle as f64);
+        metrics::gauge!("simple_chat_db_pool_connections", "state" => "in_use").set(in_use as f64);
+        metrics::gauge!("simple_chat_db_pool_waiting").set(status.waiting as f64);
     }
 
     /// Opens a transaction on a pooled connection.

@@ -220,6 +220,11 @@ impl Store {
         }
         let version: i64 = read!(self, |db| db.one(&INDEX_VERSION_NOW, &[]).await)?;
         if version != INDEX_VERSION {
+            tracing::info!(
+                from = version,
+                to = INDEX_VERSION,
+                "building the search index"
+            );
             write!(self, |tx| rebuild(tx).await)?;
         }
         Ok(())

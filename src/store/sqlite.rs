@@ -107,7 +107,7 @@ where
     }
 }
 
-fn path_from_url(url: &str) -> StoreResult<PathBuf> {
+pub(crate) fn path_from_url(url: &str) -> StoreResult<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -139,6 +139,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
              applied INTEGER NOT NULL
          )",
     )?;
+    let done: Vec<String> = conn
+        .prepare("SELECT name FROM schema_migrations")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    super::refuse_newer(&done, super::migrations::SQLITE)?;
     let mut applied = Vec::new();
     for (name, sql) in super::migrations::SQLITE {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -215,6 +220,12 @@ impl SqliteStore {
         if let Some(hook) = self.hook.get() {
             hook(commit);
         }
+    }
+
+    /// Sets the queue gauges for a metrics scrape.
+    pub fn record_gauges(&self) {
+        metrics::gauge!("simple_chat_sqlite_write_queue").set(self.writer.len() as f64);
+        metrics::gauge!("simple_chat_sqlite_read_queue").set(self.readers.len() as f64);
     }
 
     /// The database file.
@@ -376,6 +387,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        metrics::histogram!("simple_chat_sqlite_write_batch_size").record(batch.len() as f64);
         let outcome = run_batch(&conn, &mut batch);
         match outcome {
             Ok(commit) => {

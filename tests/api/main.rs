@@ -18,6 +18,7 @@ mod limits;
 mod message_actions;
 mod messages;
 mod moving;
+mod operations;
 mod postgres;
 mod presence;
 mod read_and_unread;

@@ -83,6 +83,11 @@ async fn migrate_data_copies_everything_with_ids_and_verifies_it() {
     );
     assert!(output.status.success(), "{output:?}");
     let report = stdout(&output);
+    // Not on a terminal: plain progress lines on standard error.
+    let progress = String::from_utf8_lossy(&output.stderr);
+    for line in ["copy messages: 4/4 (100%)", "verify messages: 4/4 (100%)"] {
+        assert!(progress.lines().any(|l| l == line), "{progress}");
+    }
     for line in [
         "users: 3 rows copied and verified",
         "threads: 1 rows copied and verified",
@@ -202,6 +207,11 @@ async fn import_django_brings_users_threads_and_messages_once() {
     let second = simple_chat(&["import-django", &django.to_string_lossy()], &target_url);
 
     assert!(first.status.success(), "{first:?}");
+    let progress = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        progress.lines().any(|l| l == "import messages: 3/3 (100%)"),
+        "{progress}"
+    );
     let report = stdout(&first);
     assert!(report.contains("Imported 4 users (0 already there), 1 threads (0 already there), 3 messages (0 already there)."), "{report}");
     for line in [
