@@ -8,7 +8,7 @@ use super::{
     Counted, Store, StoreResult,
     db::{Db, Dialect, FromRow, Param, Row, Sql},
     messages::{self, Message},
-    read,
+    read_apart,
     threads::Participant,
     users::{User, user_columns},
 };
@@ -278,7 +278,7 @@ async fn message_page(
 
 impl Store {
     pub async fn site_counts(&self) -> StoreResult<SiteCounts> {
-        read!(self, |db| db.one(&COUNTS, &[]).await)
+        read_apart!(self, |db| db.one(&COUNTS, &[]).await)
     }
 
     /// A page of all users matching the filter, by username.
@@ -288,7 +288,7 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<User>> {
-        read!(self, |db| user_page(db, &filter, limit, offset).await)
+        read_apart!(self, |db| user_page(db, &filter, limit, offset).await)
     }
 
     /// A page of all threads (optionally those of a user whose username contains `search`),
@@ -300,14 +300,14 @@ impl Store {
         offset: i64,
     ) -> StoreResult<Counted<ThreadSummary>> {
         let term = search.trim().to_owned();
-        read!(self, |db| thread_page(db, &term, limit, offset).await)
+        read_apart!(self, |db| thread_page(db, &term, limit, offset).await)
     }
 
     pub async fn admin_thread(&self, id: i64) -> StoreResult<Option<ThreadSummary>> {
         let sql = Sql::owned(format!(
             "SELECT {THREAD_COLUMNS} FROM {THREAD_FROM} WHERE t.id = $1"
         ));
-        read!(self, |db| db.row(&sql, &[&id]).await)
+        read_apart!(self, |db| db.row(&sql, &[&id]).await)
     }
 
     /// A page of all messages matching the filter, newest first.
@@ -317,7 +317,7 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<MessageSummary>> {
-        read!(self, |db| message_page(db, &filter, limit, offset).await)
+        read_apart!(self, |db| message_page(db, &filter, limit, offset).await)
     }
 
     pub async fn admin_message(&self, id: i64) -> StoreResult<Option<MessageSummary>> {
@@ -325,7 +325,7 @@ impl Store {
             "SELECT {} FROM {MESSAGE_FROM} WHERE m.id = $1",
             message_summary_columns()
         ));
-        read!(self, |db| db.row(&sql, &[&id]).await)
+        read_apart!(self, |db| db.row(&sql, &[&id]).await)
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Store, StoreResult,
     db::{Db, FromRow, IdList, Row, Sql, Tx},
-    read, write,
+    read_apart, write,
 };
 use crate::clock::Timestamp;
 
@@ -222,25 +222,25 @@ impl Store {
     }
 
     pub async fn file(&self, id: i64) -> StoreResult<Option<File>> {
-        read!(self, |db| db.row(&BY_ID, &[&id]).await)
+        read_apart!(self, |db| db.row(&BY_ID, &[&id]).await)
     }
 
     /// The complete files among `ids` that `owner` uploaded.
     pub async fn owned_files(&self, owner: i64, ids: &[i64]) -> StoreResult<Vec<File>> {
         let ids = IdList::new(ids).0;
-        read!(self, |db| db.rows(&OWNED, &[&owner, &ids]).await)
+        read_apart!(self, |db| db.rows(&OWNED, &[&owner, &ids]).await)
     }
 
     /// The `seq`th chunk of a file.
     pub async fn file_chunk(&self, file: i64, seq: i64) -> StoreResult<Option<Vec<u8>>> {
-        read!(self, |db| {
+        read_apart!(self, |db| {
             let chunk: Option<Chunk> = db.row(&CHUNK_READ, &[&file, &seq]).await?;
             Ok(chunk.map(|c| c.0))
         })
     }
 
     pub async fn file_thumbnail(&self, file: i64) -> StoreResult<Option<Vec<u8>>> {
-        read!(self, |db| {
+        read_apart!(self, |db| {
             let thumbnail: Option<Thumbnail> = db.row(&THUMBNAIL, &[&file]).await?;
             Ok(thumbnail.and_then(|t| t.0))
         })
@@ -248,14 +248,14 @@ impl Store {
 
     /// Whether `user` uploaded the file or takes part in a thread where it is attached.
     pub async fn may_read_file(&self, file: i64, user: i64) -> StoreResult<bool> {
-        read!(self, |db| db.one(&READABLE, &[&file, &user]).await)
+        read_apart!(self, |db| db.one(&READABLE, &[&file, &user]).await)
     }
 
     /// Deletes uploads never attached that are older than `before`; returns how many went.
     pub async fn expire_unattached_files(&self, before: Timestamp) -> StoreResult<usize> {
         let mut total = 0;
         loop {
-            let expired: Vec<i64> = read!(self, |db| db.rows(&EXPIRED, &[&before]).await)?;
+            let expired: Vec<i64> = read_apart!(self, |db| db.rows(&EXPIRED, &[&before]).await)?;
             if expired.is_empty() {
                 return Ok(total);
             }

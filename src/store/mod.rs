@@ -180,14 +180,33 @@ impl Store {
 
 /// Runs `$body` (an expression of type `StoreResult<T>` that may `.await`) with `$db` bound to
 /// a read connection of whichever engine the store uses. The body is written once and compiled
-/// for both engines; it borrows what it needs (the SQLite copy moves its captures into the
-/// reader thread).
+/// for both engines. For quick reads (a few rows by an index): on SQLite they run inline on the
+/// calling thread; reads that may take long use [`read_apart!`].
 macro_rules! read {
     ($store:expr, |$db:ident| $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite(engine) => {
                 engine
-                    .read(move |$db| $crate::store::sqlite::run_now(async move { $body }))
+                    .read(|$db| $crate::store::sqlite::run_now(async { $body }))
+                    .await
+            }
+            $crate::store::Store::Postgres(engine) => {
+                let client = engine.client().await?;
+                let $db = &$crate::store::postgres::PgDb(&client);
+                $body
+            }
+        }
+    };
+}
+
+/// [`read!`] for reads that may take long (search, files, admin counts, whole tables): on
+/// SQLite they run on a reader thread, so the body moves its captures there.
+macro_rules! read_apart {
+    ($store:expr, |$db:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(engine) => {
+                engine
+                    .read_apart(move |$db| $crate::store::sqlite::run_now(async move { $body }))
                     .await
             }
             $crate::store::Store::Postgres(engine) => {
@@ -242,7 +261,7 @@ macro_rules! write {
     };
 }
 
-pub(crate) use {read, write};
+pub(crate) use {read, read_apart, write};
 
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
 pub(crate) fn escape_like(term: &str) -> String {

@@ -21,7 +21,7 @@ use super::{
     Counted, Store, StoreResult,
     db::{Db, Dialect, FromRow, Row, Sql, Tx},
     messages::{self, Message},
-    read, write,
+    read_apart, write,
 };
 
 /// Most words one search takes (more are ignored).
@@ -218,7 +218,7 @@ impl Store {
         if !matches!(self, Store::Sqlite(_)) {
             return Ok(());
         }
-        let version: i64 = read!(self, |db| db.one(&INDEX_VERSION_NOW, &[]).await)?;
+        let version: i64 = read_apart!(self, |db| db.one(&INDEX_VERSION_NOW, &[]).await)?;
         if version != INDEX_VERSION {
             tracing::info!(
                 from = version,
@@ -239,7 +239,7 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<Message>> {
-        read!(self, |db| search(db, user, &words, thread, (limit, offset))
+        read_apart!(self, |db| search(db, user, &words, thread, (limit, offset))
             .await)
     }
 }

@@ -1,7 +1,11 @@
 //! The SQLite engine (rusqlite, bundled SQLite): WAL mode, foreign keys on, `synchronous=FULL`.
 //!
-//! Reads run on a small pool of threads that each own a connection with a prepared-statement
-//! cache. Writes go to a single writer thread that drains whatever jobs are waiting into one
+//! Quick reads (a few rows found by an index: the requests' hot paths) run inline on the calling
+//! thread, on a connection taken from a small idle list: a read costs what SQLite costs, with no
+//! hand-off to another thread and back (that hand-off was most of a page request's cost: see
+//! bench/load). Reads that may take long (search, files, admin counts, moving whole tables) run
+//! on a small pool of reader threads instead, so they never hold up an async worker. Every
+//! connection keeps a prepared-statement cache. Writes go to a single writer thread that drains whatever jobs are waiting into one
 //! transaction (group commit): each job runs inside its own SAVEPOINT, so a failing job rolls
 //! back alone, and every job of the batch learns its outcome only after the COMMIT that made it
 //! durable. SQLite allows one writer at a time anyway; batching turns one fsync per request into
@@ -15,7 +19,7 @@ use std::{
     future::Future,
     panic::{AssertUnwindSafe, catch_unwind},
     path::PathBuf,
-    sync::{Arc, OnceLock},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -33,6 +37,8 @@ use crate::clock::Timestamp;
 
 /// Most write jobs one transaction takes.
 const MAX_BATCH: usize = 512;
+/// Most idle connections kept for inline reads (one per thread that reads at once is enough).
+const MAX_IDLE_READERS: usize = 16;
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 type CommitHook = Box<dyn Fn(&Commit) + Send + Sync>;
@@ -40,6 +46,8 @@ type CommitHook = Box<dyn Fn(&Commit) + Send + Sync>;
 #[derive(Clone)]
 pub struct SqliteStore {
     readers: Sender<ReadJob>,
+    /// Read connections not in use, for inline reads.
+    idle: Arc<Mutex<Vec<Connection>>>,
     writer: Sender<Box<dyn WriteJob>>,
     hook: Arc<OnceLock<CommitHook>>,
     path: Arc<PathBuf>,
@@ -127,7 +135,17 @@ pub(crate) fn connect(path: &PathBuf) -> StoreResult<Connection> {
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;",
     )?;
+    // Plans do not depend on the values bound: a cached statement is never prepared again
+    // because a parameter changed (without this, the thread list was re-parsed on every call).
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+/// A connection that only reads.
+fn reader(path: &PathBuf) -> StoreResult<Connection> {
+    let conn = connect(path)?;
+    conn.execute_batch("PRAGMA query_only = ON")?;
     Ok(conn)
 }
 
@@ -190,8 +208,7 @@ impl SqliteStore {
             .clamp(2, 8);
         let (read_tx, read_rx) = crossbeam_channel::unbounded::<ReadJob>();
         for i in 0..readers {
-            let conn = connect(&path)?;
-            conn.execute_batch("PRAGMA query_only = ON")?;
+            let conn = reader(&path)?;
             let jobs = read_rx.clone();
             std::thread::Builder::new()
                 .name(format!("sqlite-reader-{i}"))
@@ -201,6 +218,7 @@ impl SqliteStore {
         Ok((
             SqliteStore {
                 readers: read_tx,
+                idle: Arc::new(Mutex::new(Vec::new())),
                 writer: write_tx,
                 hook,
                 path: Arc::new(path),
@@ -233,8 +251,28 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `work` on a reader thread.
+    /// Runs a quick read (`work`) here and now, on an idle read connection.
     pub async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Conn<'_>) -> StoreResult<T>,
+    {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => reader(&self.path)?,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| work(&Conn(&conn))))
+            .unwrap_or_else(|_| Err(StoreError::Other(anyhow::anyhow!("a database read panicked"))));
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE_READERS
+        {
+            idle.push(conn);
+        }
+        result
+    }
+
+    /// Runs a read that may take long (`work`) on a reader thread.
+    pub async fn read_apart<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
@@ -284,23 +322,45 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-impl Row for rusqlite::Row<'_> {
+/// A result row with its statement's column names, read once per query: looking a name up
+/// through SQLite for every value (what `rusqlite::Row::get(&str)` does) cost a tenth of a
+/// message page's time.
+struct NamedRow<'r> {
+    row: &'r rusqlite::Row<'r>,
+    names: &'r [String],
+}
+
+impl Row for NamedRow<'_> {
     fn get<T: Column>(&self, column: &str) -> StoreResult<T> {
-        Ok(rusqlite::Row::get(self, column)?)
+        let index = self
+            .names
+            .iter()
+            .position(|name| name == column)
+            .or_else(|| self.names.iter().position(|name| name.eq_ignore_ascii_case(column)));
+        Ok(match index {
+            Some(index) => self.row.get(index)?,
+            // Not a column of this statement: rusqlite says so in its own words.
+            None => self.row.get(column)?,
+        })
     }
 
     fn first<T: Column>(&self) -> StoreResult<T> {
-        Ok(rusqlite::Row::get(self, 0)?)
+        Ok(self.row.get(0)?)
     }
 }
 
 fn query<T: FromRow>(conn: &Connection, sql: &Sql, params: &[&dyn Param]) -> StoreResult<Vec<T>> {
     let mut statement = conn.prepare_cached(sql.text(Dialect::Sqlite))?;
+    let names: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let params = rusqlite::params_from_iter(params.iter().map(|p| *p as &dyn rusqlite::ToSql));
     let mut rows = statement.query(params)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        out.push(T::from_row(row)?);
+        out.push(T::from_row(&NamedRow { row, names: &names })?);
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@ use super::{
     Store, StoreResult,
     db::{Db, Dialect, FromRow, Param, Row, Sql, Tx},
     messages::Message,
-    read,
+    read_apart,
     users::User,
     write,
 };
@@ -520,7 +520,7 @@ static RECOUNT: [Sql; 2] = [
 impl Store {
     pub async fn count_rows(&self, table: Table) -> StoreResult<i64> {
         let sql = Sql::owned(format!("SELECT COUNT(*) FROM {}", table.name()));
-        read!(self, |db| db.one(&sql, &[]).await)
+        read_apart!(self, |db| db.one(&sql, &[]).await)
     }
 
     /// Up to `limit` rows of a table after the key `after` (`None`: from the start), in key
@@ -531,7 +531,7 @@ impl Store {
         after: Option<Vec<Value>>,
         limit: i64,
     ) -> StoreResult<Rows> {
-        read!(self, |db| dump(db, table, after.as_deref(), limit).await)
+        read_apart!(self, |db| dump(db, table, after.as_deref(), limit).await)
     }
 
     /// Inserts rows with their ids, in one transaction.
