@@ -39,6 +39,11 @@ use crate::clock::Timestamp;
 const MAX_BATCH: usize = 512;
 /// Most idle connections kept for inline reads (one per thread that reads at once is enough).
 const MAX_IDLE_READERS: usize = 16;
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Pages of write-ahead log after which the writer checkpoints by itself (about 80 MB): only
+/// reached if the checkpointer falls far behind.
+const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 type CommitHook = Box<dyn Fn(&Commit) + Send + Sync>;
@@ -51,6 +56,8 @@ pub struct SqliteStore {
     writer: Sender<Box<dyn WriteJob>>,
     hook: Arc<OnceLock<CommitHook>>,
     path: Arc<PathBuf>,
+    /// Dropped with the last copy of the store, which ends the checkpointer.
+    _checkpointer: Arc<Sender<()>>,
 }
 
 /// A read connection, as the topic modules see it.
@@ -212,6 +219,15 @@ impl SqliteStore {
         let mut writer_conn = connect(&path)?;
         let applied = migrate(&mut writer_conn)?;
 
+        // Checkpoints run beside the writer (see `checkpoint_loop`), not inside its commits.
+        writer_conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        let checkpoint_conn = connect(&path)?;
+        let (checkpointer, stop) = crossbeam_channel::bounded::<()>(0);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop))
+            .map_err(|e| StoreError::Other(e.into()))?;
+
         let hook: Arc<OnceLock<CommitHook>> = Arc::new(OnceLock::new());
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let writer_hook = hook.clone();
@@ -240,6 +256,7 @@ impl SqliteStore {
                 writer: write_tx,
                 hook,
                 path: Arc::new(path),
+                _checkpointer: Arc::new(checkpointer),
             },
             applied,
         ))
@@ -441,6 +458,19 @@ impl Tx for SqliteTx<'_> {
 
     fn sign_out(&mut self, user: i64) {
         self.commit.signed_out.push(user);
+    }
+}
+
+/// Copies committed pages from the write-ahead log into the database file every
+/// [`CHECKPOINT_EVERY`], beside the writer and the readers (a passive checkpoint waits for
+/// nobody). With SQLite's default, the writer did this itself inside a commit every 1,000 pages,
+/// and every request in that commit's batch waited for it. Ends when the store is dropped.
+fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "checkpoint failed");
+        }
     }
 }
 
