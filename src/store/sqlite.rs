@@ -144,7 +144,10 @@ pub(crate) fn connect(path: &PathBuf) -> StoreResult<Connection> {
     )?;
     // Plans do not depend on the values bound: a cached statement is never prepared again
     // because a parameter changed (without this, the thread list was re-parsed on every call).
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
@@ -157,9 +160,15 @@ fn in_snapshot<T>(
     work: impl FnOnce(&Conn<'_>) -> StoreResult<T>,
 ) -> StoreResult<T> {
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = catch_unwind(AssertUnwindSafe(|| work(&Conn(conn))))
-        .unwrap_or_else(|_| Err(StoreError::Other(anyhow::anyhow!("a database read panicked"))));
-    if let Err(error) = conn.prepare_cached("COMMIT").and_then(|mut end| end.execute([])) {
+    let result = catch_unwind(AssertUnwindSafe(|| work(&Conn(conn)))).unwrap_or_else(|_| {
+        Err(StoreError::Other(anyhow::anyhow!(
+            "a database read panicked"
+        )))
+    });
+    if let Err(error) = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut end| end.execute([]))
+    {
         // A reader has nothing to keep; a connection left inside a transaction is not reused.
         tracing::warn!(%error, "ending a read transaction failed");
         let _ = conn.execute_batch("ROLLBACK");
@@ -371,7 +380,11 @@ impl Row for NamedRow<'_> {
             .names
             .iter()
             .position(|name| name == column)
-            .or_else(|| self.names.iter().position(|name| name.eq_ignore_ascii_case(column)));
+            .or_else(|| {
+                self.names
+                    .iter()
+                    .position(|name| name.eq_ignore_ascii_case(column))
+            });
         Ok(match index {
             Some(index) => self.row.get(index)?,
             // Not a column of this statement: rusqlite says so in its own words.
@@ -466,7 +479,8 @@ impl Tx for SqliteTx<'_> {
 /// nobody). With SQLite's default, the writer did this itself inside a commit every 1,000 pages,
 /// and every request in that commit's batch waited for it. Ends when the store is dropped.
 fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
-    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(CHECKPOINT_EVERY)
     {
         if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(%error, "checkpoint failed");
