@@ -7,6 +7,12 @@
 
 use std::time::{Duration, Instant};
 
+#[allow(dead_code)]
+#[path = "made_up.rs"]
+mod made_up;
+
+use made_up::{Random, word};
+
 use simple_chat::{
     clock::Timestamp,
     store::{
@@ -15,43 +21,6 @@ use simple_chat::{
         transfer::{Record, Rows, Table},
     },
 };
-
-/// A small deterministic generator (xorshift), so every run loads the same data.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Roughly Zipf-distributed: small numbers are far more likely.
-    fn zipf(&mut self, n: u64) -> u64 {
-        let u = (self.below(1_000_000) + 1) as f64 / 1_000_000.0;
-        ((n as f64).powf(u) - 1.0) as u64 % n
-    }
-}
-
-/// Word `i` of the vocabulary: pronounceable, distinct.
-fn word(i: u64) -> String {
-    const SYLLABLES: [&str; 20] = [
-        "ka", "lo", "mi", "ne", "pu", "ra", "so", "ti", "va", "ze", "bri", "cha", "dro", "fle",
-        "gru", "plo", "sta", "tre", "vos", "yel",
-    ];
-    let mut n = i;
-    let mut out = String::new();
-    for _ in 0..3 {
-        out.push_str(SYLLABLES[(n % 20) as usize]);
-        n /= 20;
-    }
-    out
-}
 
 async fn load(store: &Store, table: Table, records: Vec<Record>) {
     for chunk in records.chunks(1_000) {

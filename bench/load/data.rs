@@ -1,4 +1,4 @@
-//! The data sets, made up deterministically (xorshift, as in `bench/search.rs`) and bulk-loaded
+//! The data sets, made up deterministically (`bench/made_up.rs`) and bulk-loaded
 //! straight into a fresh database through the store's `load` (not through the API), then
 //! `recount` (counters, last messages, unread) and `finish_load` (search index, sequences).
 //!
@@ -15,6 +15,8 @@
 
 use std::{collections::HashSet, time::Instant};
 
+pub use crate::made_up::{Random, word};
+
 use simple_chat::{
     clock::Timestamp,
     store::{
@@ -27,53 +29,6 @@ use simple_chat::{
 pub const PASSWORD: &str = "load-test-password-1";
 /// Rows per load transaction.
 const CHUNK: usize = 5_000;
-
-/// A small deterministic generator (xorshift).
-#[derive(Clone)]
-pub struct Random(pub u64);
-
-impl Random {
-    pub fn new(seed: u64) -> Random {
-        Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Roughly Zipf-distributed: small numbers are far more likely.
-    pub fn zipf(&mut self, n: u64) -> u64 {
-        let u = (self.below(1_000_000) + 1) as f64 / 1_000_000.0;
-        ((n as f64).powf(u) - 1.0) as u64 % n
-    }
-}
-
-/// Word `i` of the vocabulary: pronounceable, distinct.
-pub fn word(i: u64) -> String {
-    const SYLLABLES: [&str; 20] = [
-        "ka", "lo", "mi", "ne", "pu", "ra", "so", "ti", "va", "ze", "bri", "cha", "dro", "fle",
-        "gru", "plo", "sta", "tre", "vos", "yel",
-    ];
-    let mut n = i;
-    let mut out = String::new();
-    for _ in 0..3 {
-        out.push_str(SYLLABLES[(n % 20) as usize]);
-        n /= 20;
-    }
-    out
-}
 
 /// A message text of 4–15 words.
 pub fn sentence(random: &mut Random) -> String {

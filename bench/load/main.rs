@@ -27,6 +27,8 @@ mod data;
 mod endpoints;
 mod footprint;
 mod http;
+#[path = "../made_up.rs"]
+mod made_up;
 mod original;
 #[allow(dead_code)]
 #[path = "../../tests/api/postgres.rs"]
