@@ -1,7 +1,8 @@
 //! Scenario B: simulated users, after Mattermost's load-test-ng. Each simulated user holds a
 //! WebSocket on `/ws` and acts after a think time drawn from an exponential distribution with
 //! mean `--think-seconds` (default 20 s, the "mean 20 s"), clamped to [mean/20, 3 ×
-//! mean] (so [1 s, 60 s] by default), choosing by weight:
+//! mean] (so [1 s, 60 s] by default, which brings the mean to about 19 s), choosing by
+//! weight:
 //!
 //! | weight | action |
 //! |---|---|
