@@ -239,14 +239,14 @@ async fn run(options: Options) -> ExitCode {
             .expect("hash the password");
     let secret = generate_secret();
     let tokens = mint_tokens(&secret, options.users);
-    results.data_set = format!(
-        "{} users, about {} threads each, {} messages",
-        options.users,
-        options.partners * 2,
-        options.messages
-    );
 
     if options.runs(Scenario::A) || options.runs(Scenario::B) {
+        results.data_set = format!(
+            "{} users, about {} threads each, {} messages",
+            options.users,
+            options.partners * 2,
+            options.messages
+        );
         let plan = Plan {
             users: options.users,
             partners: options.partners,

@@ -200,7 +200,10 @@ impl Results {
             "Simple Chat load harness — {} — {}",
             self.backend, self.machine
         );
-        println!("binary: {}; data: {}", self.binary, self.data_set);
+        println!("binary: {}", self.binary);
+        if !self.data_set.is_empty() {
+            println!("data set of scenarios A and B: {}", self.data_set);
+        }
         if !self.endpoints.is_empty() {
             println!();
             println!(
