@@ -258,7 +258,6 @@ pub async fn list(
         query.id("before", &mut errors),
     );
     errors.into_result()?;
-    policy::visible_thread(&state.store, &user, thread).await?;
 
     let limit = query.limit;
     let window = match (after, before) {
@@ -274,7 +273,12 @@ pub async fn list(
             offset: query.offset,
         },
     };
-    let (page, total) = state.store.messages(thread, window).await?;
+    let (members, page, total) = state
+        .store
+        .thread_messages(thread, window)
+        .await?
+        .ok_or(Error::NotFound)?;
+    policy::may_see(&user, &members)?;
     let first = page.items.first().map(|m| m.id);
     let last = page.items.last().map(|m| m.id);
     let keyset = |after: Option<i64>, before: Option<i64>| {

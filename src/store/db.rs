@@ -174,6 +174,9 @@ pub trait Tx: Db {
 
     /// The user's sessions end when this commits (the hub closes their sockets).
     fn sign_out(&mut self, user: i64);
+
+    /// The user's row changed: this and other instances drop their cached copy at commit.
+    fn user_changed(&mut self, user: i64);
 }
 
 pub(crate) fn vanished() -> StoreError {

@@ -505,6 +505,22 @@ impl Store {
         read!(self, |db| page(db, thread, window).await)
     }
 
+    /// The thread's members and a page of its messages, read in one snapshot (one read where
+    /// a visibility check and then the page took two); `None` when there is no such thread.
+    pub async fn thread_messages(
+        &self,
+        thread: i64,
+        window: MessageWindow,
+    ) -> StoreResult<Option<(ThreadMembers, Counted<Message>, i64)>> {
+        read!(self, |db| match threads::members(db, thread).await? {
+            Some(members) => {
+                let (page, total) = page(db, thread, window).await?;
+                Ok(Some((members, page, total)))
+            }
+            None => Ok(None),
+        })
+    }
+
     pub async fn message(&self, id: i64) -> StoreResult<Option<Message>> {
         read!(self, |db| by_id(db, id).await)
     }

@@ -36,6 +36,7 @@ mod sqlite;
 pub mod threads;
 pub mod tokens;
 pub mod transfer;
+pub mod user_cache;
 pub mod users;
 
 pub use events::Event;
@@ -166,6 +167,14 @@ impl Store {
                 Ok(())
             }
             Store::Postgres(store) => store.notify_ephemeral(&ephemeral).await,
+        }
+    }
+
+    /// The users kept in memory for authentication.
+    pub(crate) fn user_cache(&self) -> &user_cache::UserCache {
+        match self {
+            Store::Sqlite(store) => store.user_cache(),
+            Store::Postgres(store) => store.user_cache(),
         }
     }
 
@@ -320,6 +329,8 @@ pub struct Counted<T> {
 pub struct Commit {
     pub events_for: Vec<i64>,
     pub signed_out: Vec<i64>,
+    /// Users whose rows changed (name, role, password, ...), for the [`user_cache`].
+    pub users_changed: Vec<i64>,
     /// Wake every connection (after notifications may have been missed).
     pub everyone: bool,
     /// Frames for the open sockets of some users (not in any log).
@@ -337,11 +348,13 @@ impl Commit {
     pub fn is_empty(&self) -> bool {
         self.events_for.is_empty()
             && self.signed_out.is_empty()
+            && self.users_changed.is_empty()
             && !self.everyone
             && self.frames.is_empty()
     }
 
-    /// A position to [`rewind`](Self::rewind) to when a job rolls back.
+    /// A position to [`rewind`](Self::rewind) to when a job rolls back (`users_changed` is
+    /// kept: dropping a cached user that did not change costs one read).
     pub fn mark(&self) -> (usize, usize) {
         (self.events_for.len(), self.signed_out.len())
     }
@@ -352,7 +365,11 @@ impl Commit {
     }
 
     pub fn dedup(&mut self) {
-        for users in [&mut self.events_for, &mut self.signed_out] {
+        for users in [
+            &mut self.events_for,
+            &mut self.signed_out,
+            &mut self.users_changed,
+        ] {
             users.sort_unstable();
             users.dedup();
         }

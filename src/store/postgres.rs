@@ -28,6 +28,7 @@ use super::{
     Commit, StoreError, StoreOptions, StoreResult,
     db::{Column, Db, Dialect, FromRow, Param, Row, Sql, Tx},
     events::{self, NewEvent},
+    user_cache::UserCache,
 };
 use crate::clock::Timestamp;
 
@@ -45,6 +46,7 @@ pub(crate) const IDS_PER_NOTE: usize = 300;
 pub struct PostgresStore {
     pool: Pool,
     hook: Arc<OnceLock<CommitHook>>,
+    users: Arc<UserCache>,
     /// For the dedicated LISTEN connection.
     config: Arc<tokio_postgres::Config>,
 }
@@ -176,6 +178,7 @@ impl PostgresStore {
         let store = PostgresStore {
             pool,
             hook: Arc::new(OnceLock::new()),
+            users: Arc::new(UserCache::default()),
             config: Arc::new(config),
         };
         let applied = store.migrate().await?;
@@ -262,7 +265,12 @@ impl PostgresStore {
         let _ = self.hook.set(Box::new(hook));
     }
 
+    pub fn user_cache(&self) -> &UserCache {
+        &self.users
+    }
+
     pub fn after_commit(&self, commit: &Commit) {
+        self.users.apply(commit);
         if !commit.is_empty()
             && let Some(hook) = self.hook.get()
         {
@@ -288,6 +296,7 @@ impl PostgresStore {
         tokio::spawn(listen::listen_loop(
             (*self.config).clone(),
             self.hook.clone(),
+            self.users.clone(),
         ))
     }
 }
@@ -367,6 +376,10 @@ impl Tx for PgTx<'_> {
 
     fn sign_out(&mut self, user: i64) {
         self.commit.signed_out.push(user);
+    }
+
+    fn user_changed(&mut self, user: i64) {
+        self.commit.users_changed.push(user);
     }
 }
 

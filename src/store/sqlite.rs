@@ -23,7 +23,7 @@ use std::{
     time::Duration,
 };
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use futures_util::FutureExt;
 use rusqlite::{Connection, ErrorCode};
 use tokio::sync::oneshot;
@@ -32,6 +32,7 @@ use super::{
     Commit, StoreError, StoreResult,
     db::{Column, Db, Dialect, FromRow, Param, Row, Sql, Tx},
     events::NewEvent,
+    user_cache::{FOREIGN_WRITES_CHECKED_EVERY, UserCache},
 };
 use crate::clock::Timestamp;
 
@@ -55,6 +56,7 @@ pub struct SqliteStore {
     idle: Arc<Mutex<Vec<Connection>>>,
     writer: Sender<Box<dyn WriteJob>>,
     hook: Arc<OnceLock<CommitHook>>,
+    users: Arc<UserCache>,
     path: Arc<PathBuf>,
     /// Dropped with the last copy of the store, which ends the checkpointer.
     _checkpointer: Arc<Sender<()>>,
@@ -240,9 +242,11 @@ impl SqliteStore {
         let hook: Arc<OnceLock<CommitHook>> = Arc::new(OnceLock::new());
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let writer_hook = hook.clone();
+        let users = Arc::new(UserCache::default());
+        let writer_users = users.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, write_rx, writer_hook))
+            .spawn(move || writer_loop(writer_conn, write_rx, writer_hook, &writer_users))
             .map_err(|e| StoreError::Other(e.into()))?;
 
         let readers = std::thread::available_parallelism()
@@ -264,6 +268,7 @@ impl SqliteStore {
                 idle: Arc::new(Mutex::new(Vec::new())),
                 writer: write_tx,
                 hook,
+                users,
                 path: Arc::new(path),
                 _checkpointer: Arc::new(checkpointer),
             },
@@ -282,6 +287,10 @@ impl SqliteStore {
         if let Some(hook) = self.hook.get() {
             hook(commit);
         }
+    }
+
+    pub fn user_cache(&self) -> &UserCache {
+        &self.users
     }
 
     /// Sets the queue gauges for a metrics scrape.
@@ -472,6 +481,10 @@ impl Tx for SqliteTx<'_> {
     fn sign_out(&mut self, user: i64) {
         self.commit.signed_out.push(user);
     }
+
+    fn user_changed(&mut self, user: i64) {
+        self.commit.users_changed.push(user);
+    }
 }
 
 /// Copies committed pages from the write-ahead log into the database file every
@@ -500,8 +513,19 @@ fn writer_loop(
     conn: Connection,
     jobs: Receiver<Box<dyn WriteJob>>,
     hook: Arc<OnceLock<CommitHook>>,
+    users: &UserCache,
 ) {
-    while let Ok(first) = jobs.recv() {
+    let mut foreign = ForeignWrites::new(&conn);
+    loop {
+        let first = match jobs.recv_timeout(FOREIGN_WRITES_CHECKED_EVERY) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                foreign.check(&conn, users);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        foreign.check(&conn, users);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -513,6 +537,7 @@ fn writer_loop(
         let outcome = run_batch(&conn, &mut batch);
         match outcome {
             Ok(commit) => {
+                users.apply(&commit);
                 if !commit.is_empty()
                     && let Some(hook) = hook.get()
                 {
@@ -531,6 +556,37 @@ fn writer_loop(
             }
         }
     }
+}
+
+/// Notices commits by other processes (the CLI, a second server on the same file): SQLite's
+/// `data_version` moves on the writer's connection only when another connection committed,
+/// and every other connection of this process only reads (readers are `query_only`; the
+/// checkpointer copies pages and changes nothing).
+struct ForeignWrites {
+    seen: Option<i64>,
+}
+
+impl ForeignWrites {
+    fn new(conn: &Connection) -> ForeignWrites {
+        ForeignWrites {
+            seen: data_version(conn),
+        }
+    }
+
+    /// Drops the cached users when someone else wrote since the last check.
+    fn check(&mut self, conn: &Connection, users: &UserCache) {
+        let now = data_version(conn);
+        if now != self.seen {
+            self.seen = now;
+            tracing::debug!("another process wrote the database: cached users dropped");
+            users.forget_all();
+        }
+    }
+}
+
+fn data_version(conn: &Connection) -> Option<i64> {
+    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
+        .ok()
 }
 
 /// Runs a batch of jobs in one transaction; returns what the batch changed for the hook.

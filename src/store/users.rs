@@ -215,8 +215,19 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
 }
 
 impl Store {
+    /// The user, from memory when this process has read it since it last changed (see
+    /// [`super::user_cache`]).
     pub async fn user(&self, id: i64) -> StoreResult<Option<User>> {
-        read!(self, |db| by_id(db, id).await)
+        let cache = self.user_cache();
+        if let Some(user) = cache.get(id) {
+            return Ok(Some(user));
+        }
+        let ticket = cache.ticket();
+        let user = read!(self, |db| by_id(db, id).await)?;
+        if let Some(user) = &user {
+            cache.keep(ticket, user);
+        }
+        Ok(user)
     }
 
     pub async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
@@ -265,6 +276,7 @@ impl Store {
     pub async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<Option<User>> {
         write!(self, |tx| {
             let bump = i64::from(changes.ends_tokens());
+            tx.user_changed(id);
             if changes.ends_tokens() {
                 tx.sign_out(id);
             }
@@ -291,6 +303,7 @@ impl Store {
     pub async fn record_login(&self, id: i64, new_hash: Option<String>) -> StoreResult<()> {
         write!(self, |tx| {
             let now = tx.now();
+            tx.user_changed(id);
             tx.execute(&RECORD_LOGIN, &[&id, &now, &new_hash]).await?;
             Ok(())
         })

@@ -192,6 +192,44 @@ async fn createuser_and_changepassword_without_input() {
     assert_eq!(me["is_superuser"], json!(false));
 }
 
+/// The server keeps signed-in users in memory; a password changed by another process (the CLI
+/// on the same SQLite file) must still end the tokens it already knows, within a moment.
+#[tokio::test]
+async fn a_password_changed_by_the_cli_while_serving_ends_old_tokens() {
+    let workspace = Workspace::new();
+    workspace.run_ok(&["migrate"], &[]);
+    workspace.run_ok(
+        &["createuser", "carol", "--noinput"],
+        &[("SIMPLE_CHAT_USER_PASSWORD", "Carol-first-11")],
+    );
+    let mut change = workspace.command(&["changepassword", "carol", "--noinput"]);
+    change.env("SIMPLE_CHAT_USER_PASSWORD", "Carol-second-22");
+    let app = workspace.serve().await;
+    let token = app.token("carol", "Carol-first-11").await;
+    for _ in 0..3 {
+        assert_eq!(app.get_ok("/api/me/", &token).await["username"], "carol");
+    }
+
+    let output = change.output().expect("run changepassword");
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (status, body) = parts(app.get("/api/me/", Some(&token)).await).await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old token still works 5 s after the password changed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let token = app.token("carol", "Carol-second-22").await;
+    assert_eq!(app.get_ok("/api/me/", &token).await["username"], "carol");
+}
+
 #[tokio::test]
 async fn createuser_with_staff_and_email_makes_a_staff_user() {
     let workspace = Workspace::new();

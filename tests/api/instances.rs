@@ -284,3 +284,62 @@ async fn a_lost_notification_connection_is_re_established_without_losing_frames(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Each instance keeps signed-in users in memory: a change made through one instance must
+/// reach the other's copy (PostgreSQL: the commit's notification; SQLite: the writer notices
+/// another process wrote the file).
+#[tokio::test]
+async fn a_user_changed_through_one_instance_is_seen_by_the_other() {
+    let instances = two_instances().await;
+    let alice = instances
+        .app
+        .create_user("alice", crate::helpers::PASSWORD)
+        .await;
+    let client = &instances.app.client;
+    let [first, second] = &instances.addresses;
+    let staff = instances.app.admin_token().await;
+    let token = instances.app.token("alice", crate::helpers::PASSWORD).await;
+    let (status, me) = me_on(client, second, &token).await;
+    assert_eq!((status, me["is_staff"].clone()), (200, json!(false)));
+
+    for (change, seen_as) in [
+        (json!({"is_staff": true}), (200, json!(true))),
+        (json!({"is_active": false}), (401, Value::Null)),
+    ] {
+        let (status, body) = parts(
+            client
+                .patch(format!("{first}/api/users/{alice}/"))
+                .bearer_auth(&staff)
+                .json(&change)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let (status, me) = me_on(client, second, &token).await;
+            if (status, me["is_staff"].clone()) == seen_as {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{change} not seen on the other instance after 5 s: {status} {me}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn me_on(client: &reqwest::Client, address: &str, token: &str) -> (u16, Value) {
+    parts(
+        client
+            .get(format!("{address}/api/me/"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}

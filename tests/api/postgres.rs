@@ -302,13 +302,15 @@ async fn a_database_restart_answers_503_then_recovers_by_itself() {
     };
     let url = create_database(&server.url());
     let app = crate::helpers::serve_database(simple_chat::Config::new(url), None).await;
-    let (_, token) = app.login_new_user("alice").await;
+    let (alice, token) = app.login_new_user("alice").await;
     app.create_user("bob", crate::helpers::PASSWORD).await;
-    assert_eq!(app.get("/api/me/", Some(&token)).await.status(), 200);
+    // A request that reads the database (the signed-in user alone is answered from memory).
+    let unread = format!("/user/{alice}/message/");
+    assert_eq!(app.get(&unread, Some(&token)).await.status(), 200);
 
     tokio::task::block_in_place(|| server.stop());
     let started = Instant::now();
-    let during = app.get("/api/me/", Some(&token)).await;
+    let during = app.get(&unread, Some(&token)).await;
     let (status, body) = crate::helpers::parts(during).await;
     assert_eq!(status, 503, "{body}");
     assert!(body["detail"].is_string());
@@ -331,7 +333,7 @@ async fn a_database_restart_answers_503_then_recovers_by_itself() {
     tokio::task::block_in_place(|| server.run()).expect("restart PostgreSQL");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = app.get("/api/me/", Some(&token)).await.status();
+        let status = app.get(&unread, Some(&token)).await.status();
         if status == 200 {
             break;
         }

@@ -2,7 +2,8 @@
 //! writing transaction, and one dedicated `LISTEN` connection per instance that tells the
 //! local commit hook.
 //!
-//! A note is `{"e": [user ids whose logs grew], "s": [user ids signed out]}` with at most
+//! A note is `{"e": [user ids whose logs grew], "s": [user ids signed out], "u": [user ids whose
+//! rows changed]}` with at most
 //! [`IDS_PER_NOTE`] ids, so a transaction that touches thousands of users (deleting a user
 //! with thousands of threads) sends several notes instead of one PostgreSQL would refuse.
 //! Ephemeral frames (typing, presence) travel the same way as `{"x": frame, "to": [ids]}`.
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 use tokio_postgres::NoTls;
 
 use super::{CHANNEL, CommitHook, IDS_PER_NOTE};
-use crate::store::{Commit, Ephemeral};
+use crate::store::{Commit, Ephemeral, user_cache::UserCache};
 
 /// The notes that tell other instances about `commit`, each small enough for `NOTIFY`.
 pub fn notes(commit: &Commit) -> Vec<String> {
@@ -26,6 +27,9 @@ pub fn notes(commit: &Commit) -> Vec<String> {
     }
     for signed_out in commit.signed_out.chunks(IDS_PER_NOTE) {
         notes.push(json!({"e": [], "s": signed_out}).to_string());
+    }
+    for changed in commit.users_changed.chunks(IDS_PER_NOTE) {
+        notes.push(json!({"e": [], "s": [], "u": changed}).to_string());
     }
     notes
 }
@@ -64,11 +68,16 @@ pub fn parse_note(text: &str) -> Option<Commit> {
     Some(Commit {
         events_for: ids("e"),
         signed_out: ids("s"),
+        users_changed: ids("u"),
         ..Commit::default()
     })
 }
 
-pub async fn listen_loop(config: tokio_postgres::Config, hook: Arc<OnceLock<CommitHook>>) {
+pub async fn listen_loop(
+    config: tokio_postgres::Config,
+    hook: Arc<OnceLock<CommitHook>>,
+    users: Arc<UserCache>,
+) {
     use futures_util::StreamExt;
     let mut delay = Duration::from_millis(200);
     let mut first = true;
@@ -92,11 +101,13 @@ pub async fn listen_loop(config: tokio_postgres::Config, hook: Arc<OnceLock<Comm
                     } else {
                         tracing::warn!("re-established the notification connection");
                         // Anything may have been missed meanwhile: wake every connection.
+                        let everything = Commit {
+                            everyone: true,
+                            ..Commit::default()
+                        };
+                        users.apply(&everything);
                         if let Some(hook) = hook.get() {
-                            hook(&Commit {
-                                everyone: true,
-                                ..Commit::default()
-                            });
+                            hook(&everything);
                         }
                     }
                     first = false;
@@ -104,10 +115,11 @@ pub async fn listen_loop(config: tokio_postgres::Config, hook: Arc<OnceLock<Comm
                     while let Some(message) = messages.next().await {
                         match message {
                             Ok(tokio_postgres::AsyncMessage::Notification(note)) => {
-                                if let (Some(hook), Some(commit)) =
-                                    (hook.get(), parse_note(note.payload()))
-                                {
-                                    hook(&commit);
+                                if let Some(commit) = parse_note(note.payload()) {
+                                    users.apply(&commit);
+                                    if let Some(hook) = hook.get() {
+                                        hook(&commit);
+                                    }
                                 }
                             }
                             Ok(_) => {}
