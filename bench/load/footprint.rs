@@ -11,7 +11,7 @@ use futures_util::{StreamExt, stream};
 use crate::{
     client::{ws_close, ws_connect},
     report::FootprintRow,
-    server::{BINARY, Backend, Server, spawn, wait_healthy},
+    server::{Backend, Server, binary, spawn, wait_healthy},
 };
 
 fn row(what: &str, value: f64, unit: &str, target: &str) -> FootprintRow {
@@ -95,9 +95,9 @@ pub async fn run(
     ws_close(warm).await;
     drop(server);
 
-    let size = std::fs::metadata(BINARY).map_or(0, |m| m.len());
+    let size = std::fs::metadata(binary()).map_or(0, |m| m.len());
     rows.push(row(
-        "binary size",
+        "binary size (as shipped, scripts/dist.sh)",
         size as f64 / (1024.0 * 1024.0),
         "MiB",
         "<= 15 MiB",

@@ -205,7 +205,7 @@ async fn run(options: Options) -> ExitCode {
     let files = server::raise_open_file_limit();
     let mut results = Results {
         machine: report::machine(),
-        binary: server::BINARY.to_owned(),
+        binary: server::binary().display().to_string(),
         concurrency: options.concurrency,
         duration_seconds: options.duration,
         ..Results::default()

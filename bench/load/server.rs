@@ -1,6 +1,6 @@
 //! The system under test: the databases ([`Backend`]: SQLite files in a temporary directory,
 //! or fresh databases on a throwaway PostgreSQL started like the test suite's) and
-//! `simple-chat serve` processes ([`Server`]: the binary cargo built for this bench, on
+//! `simple-chat serve` processes ([`Server`]: the binary as shipped, see [`binary`], on
 //! 127.0.0.1 and a free port, logging to `logs/` beside the results), with what the
 //! footprint reads from `/proc`.
 //!
@@ -12,15 +12,40 @@
 use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
 use tempfile::TempDir;
 
 /// The release binary `cargo bench` built (the debug one with `--profile dev`).
-pub const BINARY: &str = env!("CARGO_BIN_EXE_simple-chat");
+const BUILT: &str = env!("CARGO_BIN_EXE_simple-chat");
+
+/// The binary as shipped: [`BUILT`] split by `scripts/dist.sh` into a binary without symbols
+/// or debug info and its debug file, once per run. Every scenario runs it. When the split
+/// fails (no `objcopy`), the built binary is run instead, with a warning.
+pub fn binary() -> &'static Path {
+    static SHIPPED: OnceLock<PathBuf> = OnceLock::new();
+    SHIPPED.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("load-dist");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dist.sh");
+        let split = Command::new("bash")
+            .arg(&script)
+            .arg(BUILT)
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status();
+        match split {
+            Ok(status) if status.success() => out.join("simple-chat"),
+            _ => {
+                eprintln!("warning: scripts/dist.sh failed; running the binary as built");
+                PathBuf::from(BUILT)
+            }
+        }
+    })
+}
 
 /// Where the databases live, and where the servers' logs go.
 pub struct Backend {
@@ -175,7 +200,7 @@ pub fn spawn(database_url: &str, secret: &str, log: &PathBuf) -> (Child, u16) {
         .open(log)
         .expect("open the server log");
     let max_connections = open_file_limit().saturating_sub(200).max(100);
-    let child = Command::new(BINARY)
+    let child = Command::new(binary())
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", database_url)
         .env("SIMPLE_CHAT_SECRET_KEY", secret)

@@ -1,8 +1,20 @@
 //! The API's description: the OpenAPI document's frame (title, security scheme, tags; the
 //! paths come from the handlers) served at `/api/schema/`, and a readable reference (Swagger
 //! UI, embedded in the binary) at `/api/docs/`.
+//!
+//! Swagger UI's files are embedded gzipped (1.1 MB instead of 4.2 MB of the binary) and sent as
+//! they are to clients that accept gzip (every browser); others get them decompressed.
 
-use axum::Router;
+use std::io::Read;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::Request,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
@@ -92,4 +104,82 @@ pub fn finish(openapi: &mut utoipa::openapi::OpenApi) {
 /// `/api/schema` (the JSON) and `/api/docs/` (the reference).
 pub fn router(description: utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::from(SwaggerUi::new("/api/docs").url("/api/schema", description))
+        .layer(middleware::from_fn(gunzip_unless_accepted))
+}
+
+async fn gunzip_unless_accepted(request: Request, next: Next) -> Response {
+    let accepted = accepts_gzip(request.headers());
+    let mut response = next.run(request).await;
+    let gzipped =
+        response.headers().get(header::CONTENT_ENCODING) == Some(&HeaderValue::from_static("gzip"));
+    if !gzipped {
+        return response;
+    }
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if accepted {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let plain = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_end(&mut plain)
+                .map(|_| plain)
+        }
+        Err(error) => Err(std::io::Error::other(error)),
+    };
+    match plain {
+        Ok(plain) => {
+            parts.headers.remove(header::CONTENT_ENCODING);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(plain))
+        }
+        Err(error) => {
+            tracing::error!(%error, "an embedded Swagger UI file does not decompress");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Whether `Accept-Encoding` allows gzip (`gzip` or `*`, without `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepts(value: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, value.parse().unwrap());
+        accepts_gzip(&headers)
+    }
+
+    #[test]
+    fn gzip_is_accepted_unless_refused() {
+        assert!(accepts("gzip, deflate, br"));
+        assert!(accepts("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("br, deflate"));
+        assert!(!accepts("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

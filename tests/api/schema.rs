@@ -217,4 +217,27 @@ async fn the_description_and_the_reference_are_served() {
     );
     let script = app.get("/api/docs/swagger-ui-bundle.js", None).await;
     assert_eq!(script.status(), 200);
+    assert!(script.headers().get("content-encoding").is_none());
+    let plain = script.bytes().await.unwrap();
+    assert!(plain.len() > 100_000, "{} bytes", plain.len());
+    assert!(std::str::from_utf8(&plain).is_ok(), "plain JavaScript");
+
+    // Stored gzipped: sent as it is to a client that accepts gzip.
+    let gzipped = app
+        .request(reqwest::Method::GET, "/api/docs/swagger-ui-bundle.js", None)
+        .header("accept-encoding", "gzip, deflate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.status(), 200);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let compressed = gzipped.bytes().await.unwrap();
+    assert!(compressed.len() < plain.len() / 2);
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert_eq!(unpacked, plain);
 }
