@@ -14,7 +14,7 @@ use std::{
 };
 
 use crossbeam_channel::Sender;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 use super::password::Scratch;
 use crate::error::Error;
@@ -30,10 +30,11 @@ const NICENESS: i32 = 10;
 
 type Work = Box<dyn FnOnce(&mut Scratch) + Send>;
 
+/// A check and when it was asked for; its place in the queue is held by `work` (freed when it
+/// has run, or when a job that waited too long is dropped unrun).
 struct Job {
     work: Work,
     asked: Instant,
-    _place: OwnedSemaphorePermit,
 }
 
 pub struct PasswordChecks {
@@ -104,11 +105,14 @@ impl PasswordChecks {
         let job = Job {
             work: Box::new(move |scratch: &mut Scratch| {
                 if !reply.is_closed() {
-                    let _ = reply.send(work(scratch));
+                    let result = work(scratch);
+                    // Free the place before answering: once the asker has its answer, the
+                    // check no longer counts as in use.
+                    drop(place);
+                    let _ = reply.send(result);
                 }
             }),
             asked: Instant::now(),
-            _place: place,
         };
         self.jobs
             .send(job)
