@@ -83,15 +83,7 @@ async fn a_token_issued_by_one_instance_is_accepted_by_the_other() {
     .await;
     assert_eq!(status, 200);
     let access = tokens["access"].as_str().unwrap();
-    let (status, me) = parts(
-        client
-            .get(format!("{second}/api/me/"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, me) = me_on(client, second, access).await;
 
     assert_eq!((status, id(&me)), (200, alice_id));
 }
