@@ -391,7 +391,7 @@ async fn post(
             )
             .await?;
         files::attach(tx, inserted.id, &message.files).await?;
-        search::index(tx, members.users, &inserted).await?;
+        search::index(tx, members.users, &inserted);
         fresh.push(inserted.clone());
         stored.push(inserted);
     }

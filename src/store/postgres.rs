@@ -381,6 +381,9 @@ impl Tx for PgTx<'_> {
     fn user_changed(&mut self, user: i64) {
         self.commit.users_changed.push(user);
     }
+
+    /// Nothing to do: the `search` column is generated from the text.
+    fn index_for_search(&mut self, _message: i64, _terms: String) {}
 }
 
 impl PgTx<'_> {

@@ -1,7 +1,8 @@
 //! The SQLite engine's one writer thread: it drains whatever write jobs are waiting into one
 //! transaction (group commit), each job inside its own SAVEPOINT so a failing job rolls back
 //! alone; every job of the batch learns its outcome only after the COMMIT that made it durable,
-//! once the user cache and the commit hook have been told. Between batches it notices commits
+//! once the user cache and the commit hook have been told. Messages are indexed for search
+//! after the batch's jobs ([`search::index_batch`]). Between batches it notices commits
 //! made by other processes ([`ForeignWrites`]).
 
 use std::{
@@ -17,7 +18,7 @@ use super::{CommitHook, SqliteTx};
 use crate::{
     clock::Timestamp,
     store::{
-        Commit, StoreError, StoreResult,
+        Commit, StoreError, StoreResult, search,
         user_cache::{FOREIGN_WRITES_CHECKED_EVERY, UserCache},
     },
 };
@@ -154,20 +155,176 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Re
         conn,
         now: Timestamp::now(),
         commit: Commit::default(),
+        to_index: Vec::new(),
     };
     for job in batch.iter_mut() {
         conn.execute_batch("SAVEPOINT job")?;
         tx.now = Timestamp::now();
-        let before = tx.commit.mark();
+        let before = (tx.commit.mark(), tx.to_index.len());
         if job.run(&mut tx) {
             conn.execute_batch("RELEASE job")?;
         } else {
-            tx.commit.rewind(before);
+            tx.commit.rewind(before.0);
+            tx.to_index.truncate(before.1);
             conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
         }
     }
+    search::index_batch(conn, &tx.to_index)?;
     conn.execute_batch("COMMIT")?;
     let mut commit = tx.commit;
     commit.dedup();
     Ok(commit)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::SqliteStore;
+    use crate::store::{
+        Store, StoreError,
+        db::Tx,
+        messages::{Edited, NewMessage, Posted},
+        users::NewUser,
+    };
+
+    fn user(name: &str) -> NewUser {
+        NewUser {
+            username: name.into(),
+            password_hash: String::new(),
+            email: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+        }
+    }
+
+    fn text(text: &str) -> Vec<NewMessage> {
+        vec![NewMessage {
+            text: text.into(),
+            client_id: None,
+            reply_to: None,
+            files: Vec::new(),
+        }]
+    }
+
+    async fn found(store: &Store, user: i64, word: &str) -> Vec<(i64, String)> {
+        let page = store
+            .search_messages(user, vec![word.into()], None, 20, 0)
+            .await
+            .unwrap();
+        assert_eq!(page.count, page.items.len() as i64, "{word}");
+        page.items.into_iter().map(|m| (m.id, m.text)).collect()
+    }
+
+    /// Waits until the writer holds `n` queued jobs.
+    async fn queued(sqlite: &SqliteStore, n: usize) {
+        while sqlite.writer.len() < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Jobs that wait while the writer is busy run as one batch, whose messages are indexed
+    /// for search after its last job: what a search finds is what each job left, in order.
+    #[tokio::test]
+    async fn a_batch_indexes_for_search_what_its_jobs_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("batch.sqlite3").display());
+        let (sqlite, _) = SqliteStore::open(&url).unwrap();
+        let store = Store::Sqlite(sqlite.clone());
+        let alice = store.create_user(user("alice")).await.unwrap().id;
+        let bob = store.create_user(user("bob")).await.unwrap().id;
+        let (thread, _) = store.create_thread(alice, bob, alice).await.unwrap();
+        let post = |store: &Store, words: &str| {
+            let (store, batch) = (store.clone(), text(words));
+            tokio::spawn(async move {
+                match store.post_messages(thread.id, alice, batch).await {
+                    Ok(Posted::Stored(stored)) => stored[0].id,
+                    _ => panic!("not posted"),
+                }
+            })
+        };
+        let first = post(&store, "first words").await.unwrap();
+
+        // The writer waits inside a job while the others queue up behind it.
+        let (started, writer_busy) = std::sync::mpsc::channel::<()>();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let sqlite = sqlite.clone();
+            async move {
+                sqlite
+                    .write(move |_| {
+                        started.send(()).unwrap();
+                        wait.recv().unwrap();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || writer_busy.recv().unwrap())
+            .await
+            .unwrap();
+
+        let apple = post(&store, "apple pie");
+        queued(&sqlite, 1).await;
+        let (next, gone) = (first + 1, first + 2);
+        let edit = tokio::spawn({
+            let store = store.clone();
+            async move { store.edit_message(next, "banana split".into()).await }
+        });
+        queued(&sqlite, 2).await;
+        let cherry = post(&store, "cherry");
+        queued(&sqlite, 3).await;
+        let delete = tokio::spawn({
+            let store = store.clone();
+            async move { store.delete_message(gone).await }
+        });
+        queued(&sqlite, 4).await;
+        // A job that asks for an index entry and then fails: its entry goes with it.
+        let failing = tokio::spawn({
+            let sqlite = sqlite.clone();
+            async move {
+                sqlite
+                    .write(move |tx| {
+                        tx.index_for_search(first, format!("u{alice}xdurian"));
+                        Err::<(), _>(StoreError::Other(anyhow::anyhow!("refused")))
+                    })
+                    .await
+            }
+        });
+        queued(&sqlite, 5).await;
+        let elder = post(&store, "elder");
+        queued(&sqlite, 6).await;
+        release.send(()).unwrap();
+
+        blocker.await.unwrap().unwrap();
+        assert_eq!(apple.await.unwrap(), next);
+        assert!(matches!(edit.await.unwrap(), Ok(Edited::Done(_))));
+        assert_eq!(cherry.await.unwrap(), gone);
+        assert!(delete.await.unwrap().unwrap().is_some());
+        assert!(failing.await.unwrap().is_err());
+        let elder = elder.await.unwrap();
+
+        assert_eq!(
+            found(&store, alice, "banana").await,
+            [(next, "banana split".into())]
+        );
+        assert_eq!(
+            found(&store, bob, "split").await,
+            [(next, "banana split".into())]
+        );
+        assert_eq!(found(&store, alice, "apple").await, []);
+        assert_eq!(found(&store, alice, "cherry").await, []);
+        assert_eq!(found(&store, alice, "durian").await, []);
+        assert_eq!(
+            found(&store, alice, "elder").await,
+            [(elder, "elder".into())]
+        );
+        assert_eq!(
+            found(&store, bob, "first").await,
+            [(first, "first words".into())]
+        );
+    }
 }
