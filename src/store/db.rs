@@ -178,6 +178,9 @@ pub trait Tx: Db {
     /// The user's row changed: this and other instances drop their cached copy at commit.
     fn user_changed(&mut self, user: i64);
 
+    /// A username changed (it appears in other users' thread lists).
+    fn user_renamed(&mut self);
+
     /// Indexes a message for search under `terms` (SQLite's index; PostgreSQL computes its
     /// own column and ignores this) before this transaction commits: see [`super::search`].
     fn index_for_search(&mut self, message: i64, terms: String);

@@ -23,6 +23,7 @@ pub mod db;
 pub mod events;
 pub mod files;
 pub mod json_list;
+pub mod list_cache;
 pub mod messages;
 #[cfg(test)]
 mod plans;
@@ -178,6 +179,14 @@ impl Store {
         }
     }
 
+    /// The thread lists kept in memory (SQLite only: see [`list_cache`]).
+    pub(crate) fn list_cache(&self) -> Option<&list_cache::ListCache> {
+        match self {
+            Store::Sqlite(store) => Some(store.list_cache()),
+            Store::Postgres(_) => None,
+        }
+    }
+
     /// Starts following other instances' commits (PostgreSQL only; SQLite has one instance).
     pub fn follow_other_instances(&self) -> Option<tokio::task::JoinHandle<()>> {
         match self {
@@ -316,7 +325,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A page of a list plus the total the list has.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Counted<T> {
     pub count: i64,
     pub items: Vec<T>,
@@ -331,6 +340,9 @@ pub struct Commit {
     pub signed_out: Vec<i64>,
     /// Users whose rows changed (name, role, password, ...), for the [`user_cache`].
     pub users_changed: Vec<i64>,
+    /// A username changed: it may appear in any user's thread list ([`list_cache`]). Not sent
+    /// to other instances (PostgreSQL keeps no lists).
+    pub renamed: bool,
     /// Wake every connection (after notifications may have been missed).
     pub everyone: bool,
     /// Frames for the open sockets of some users (not in any log).
@@ -349,6 +361,7 @@ impl Commit {
         self.events_for.is_empty()
             && self.signed_out.is_empty()
             && self.users_changed.is_empty()
+            && !self.renamed
             && !self.everyone
             && self.frames.is_empty()
     }

@@ -382,6 +382,10 @@ impl Tx for PgTx<'_> {
         self.commit.users_changed.push(user);
     }
 
+    fn user_renamed(&mut self) {
+        self.commit.renamed = true;
+    }
+
     /// Nothing to do: the `search` column is generated from the text.
     fn index_for_search(&mut self, _message: i64, _terms: String) {}
 }

@@ -32,6 +32,7 @@ use super::{
     Commit, StoreError, StoreResult,
     db::{Column, Db, Dialect, FromRow, Param, Row, Sql, Tx},
     events::NewEvent,
+    list_cache::ListCache,
     user_cache::UserCache,
 };
 use crate::clock::Timestamp;
@@ -55,6 +56,25 @@ const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 /// dropped (`pread`) and to writing out dirty pages early. Grows only as pages are used.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
+/// What this process keeps in memory of the database, brought up to date by the writer.
+#[derive(Default)]
+struct Caches {
+    users: UserCache,
+    lists: ListCache,
+}
+
+impl Caches {
+    fn apply(&self, commit: &Commit) {
+        self.users.apply(commit);
+        self.lists.apply(commit);
+    }
+
+    fn forget_all(&self) {
+        self.users.forget_all();
+        self.lists.forget_all();
+    }
+}
+
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 type CommitHook = Box<dyn Fn(&Commit) + Send + Sync>;
 
@@ -65,7 +85,7 @@ pub struct SqliteStore {
     idle: Arc<Mutex<Vec<Connection>>>,
     writer: Sender<Box<dyn WriteJob>>,
     hook: Arc<OnceLock<CommitHook>>,
-    users: Arc<UserCache>,
+    caches: Arc<Caches>,
     path: Arc<PathBuf>,
     /// Dropped with the last copy of the store, which ends the checkpointer.
     _checkpointer: Arc<Sender<()>>,
@@ -213,11 +233,11 @@ impl SqliteStore {
         let hook: Arc<OnceLock<CommitHook>> = Arc::new(OnceLock::new());
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let writer_hook = hook.clone();
-        let users = Arc::new(UserCache::default());
-        let writer_users = users.clone();
+        let caches = Arc::new(Caches::default());
+        let writer_caches = caches.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, write_rx, writer_hook, &writer_users))
+            .spawn(move || writer_loop(writer_conn, write_rx, writer_hook, &writer_caches))
             .map_err(|e| StoreError::Other(e.into()))?;
 
         let readers = std::thread::available_parallelism()
@@ -239,7 +259,7 @@ impl SqliteStore {
                 idle: Arc::new(Mutex::new(Vec::new())),
                 writer: write_tx,
                 hook,
-                users,
+                caches,
                 path: Arc::new(path),
                 _checkpointer: Arc::new(checkpointer),
             },
@@ -261,7 +281,11 @@ impl SqliteStore {
     }
 
     pub fn user_cache(&self) -> &UserCache {
-        &self.users
+        &self.caches.users
+    }
+
+    pub fn list_cache(&self) -> &ListCache {
+        &self.caches.lists
     }
 
     /// Sets the queue gauges for a metrics scrape.
@@ -455,6 +479,10 @@ impl Tx for SqliteTx<'_> {
 
     fn user_changed(&mut self, user: i64) {
         self.commit.users_changed.push(user);
+    }
+
+    fn user_renamed(&mut self) {
+        self.commit.renamed = true;
     }
 
     /// Kept until every job of the batch has run (see [`super::search::index_batch`]).

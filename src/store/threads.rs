@@ -253,18 +253,28 @@ impl Store {
         write!(self, |tx| delete(tx, id).await)
     }
 
-    /// A page of a user's threads, most recent activity first.
+    /// A page of a user's threads, most recent activity first; from memory when nothing in it
+    /// changed since this process read it (see [`super::list_cache`]).
     pub async fn threads_of(
         &self,
         user: i64,
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<ThreadView>> {
-        read!(self, |db| {
+        let cache = self.list_cache();
+        if let Some(list) = cache.and_then(|cache| cache.get(user, limit, offset)) {
+            return Ok(list);
+        }
+        let ticket = cache.map(|cache| cache.ticket());
+        let list = read!(self, |db| {
             Ok(Counted {
                 count: db.one(&COUNT, &[&user]).await?,
                 items: db.rows(&LIST, &[&user, &limit, &offset]).await?,
             })
-        })
+        })?;
+        if let (Some(cache), Some(ticket)) = (cache, ticket) {
+            cache.keep(ticket, (user, limit, offset), &list);
+        }
+        Ok(list)
     }
 }

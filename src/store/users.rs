@@ -277,6 +277,9 @@ impl Store {
         write!(self, |tx| {
             let bump = i64::from(changes.ends_tokens());
             tx.user_changed(id);
+            if changes.username.is_some() {
+                tx.user_renamed();
+            }
             if changes.ends_tokens() {
                 tx.sign_out(id);
             }

@@ -554,3 +554,54 @@ async fn the_thread_list_shows_each_threads_last_message_and_unread_count() {
     assert_eq!(threads[1]["unread_count"], json!(2));
     assert_eq!(threads[1]["last_message"]["text"], "a2");
 }
+
+/// A list already read shows what changed since: a new username of the other participant, a
+/// message read by them, a thread gone with a deleted user.
+#[tokio::test]
+async fn a_thread_list_read_again_shows_what_changed_since() {
+    let app = spawn_app().await;
+    let c = app.conversation().await;
+    let admin = app.admin_token().await;
+    let sent = app.post_messages(&c.bob, c.thread_id, &["hi"]).await;
+    let list = format!("/chat/user/{}/thread/", c.bob_id);
+    let first = app.get_ok(&list, &c.bob).await;
+    assert_eq!(
+        results(&first)[0]["participants_list"],
+        json!(["alice", "bob"])
+    );
+    assert_eq!(results(&first)[0]["last_message"]["is_read"], json!(false));
+
+    let renamed = app
+        .patch_json(
+            &format!("/api/users/{}/", c.alice_id),
+            Some(&admin),
+            &json!({"username": "alicia"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let again = app.get_ok(&list, &c.bob).await;
+    assert_eq!(
+        results(&again)[0]["participants_list"],
+        json!(["alicia", "bob"])
+    );
+
+    let read = app
+        .post_json(
+            "/message/",
+            Some(&c.alice),
+            &json!({"messages_ids": [id(&sent[0])]}),
+        )
+        .await;
+    assert_eq!(read.status(), 200);
+    let again = app.get_ok(&list, &c.bob).await;
+    assert_eq!(results(&again)[0]["last_message"]["is_read"], json!(true));
+
+    let (carol_id, carol) = app.login_new_user("carol").await;
+    app.create_thread(&carol, "carol", "bob").await;
+    assert_eq!(app.get_ok(&list, &c.bob).await["count"], json!(2));
+    let gone = app
+        .delete(&format!("/api/users/{carol_id}/"), Some(&admin))
+        .await;
+    assert_eq!(gone.status(), 204);
+    assert_eq!(app.get_ok(&list, &c.bob).await["count"], json!(1));
+}

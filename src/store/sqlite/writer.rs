@@ -1,7 +1,7 @@
 //! The SQLite engine's one writer thread: it drains whatever write jobs are waiting into one
 //! transaction (group commit), each job inside its own SAVEPOINT so a failing job rolls back
 //! alone; every job of the batch learns its outcome only after the COMMIT that made it durable,
-//! once the user cache and the commit hook have been told. Messages are indexed for search
+//! once the caches ([`super::Caches`]) and the commit hook have been told. Messages are indexed for search
 //! after the batch's jobs ([`search::index_batch`]). Between batches it notices commits
 //! made by other processes ([`ForeignWrites`]).
 
@@ -14,13 +14,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::{CommitHook, SqliteTx};
+use super::{Caches, CommitHook, SqliteTx};
 use crate::{
     clock::Timestamp,
-    store::{
-        Commit, StoreError, StoreResult, search,
-        user_cache::{FOREIGN_WRITES_CHECKED_EVERY, UserCache},
-    },
+    store::{Commit, StoreError, StoreResult, search, user_cache::FOREIGN_WRITES_CHECKED_EVERY},
 };
 
 /// Most write jobs one transaction takes.
@@ -72,19 +69,19 @@ pub(super) fn writer_loop(
     conn: Connection,
     jobs: Receiver<Box<dyn WriteJob>>,
     hook: Arc<OnceLock<CommitHook>>,
-    users: &UserCache,
+    caches: &Caches,
 ) {
     let mut foreign = ForeignWrites::new(&conn);
     loop {
         let first = match jobs.recv_timeout(FOREIGN_WRITES_CHECKED_EVERY) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
-                foreign.check(&conn, users);
+                foreign.check(&conn, caches);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        foreign.check(&conn, users);
+        foreign.check(&conn, caches);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -96,7 +93,7 @@ pub(super) fn writer_loop(
         let outcome = run_batch(&conn, &mut batch);
         match outcome {
             Ok(commit) => {
-                users.apply(&commit);
+                caches.apply(&commit);
                 if !commit.is_empty()
                     && let Some(hook) = hook.get()
                 {
@@ -132,13 +129,13 @@ impl ForeignWrites {
         }
     }
 
-    /// Drops the cached users when someone else wrote since the last check.
-    fn check(&mut self, conn: &Connection, users: &UserCache) {
+    /// Drops what is kept in memory when someone else wrote since the last check.
+    fn check(&mut self, conn: &Connection, caches: &Caches) {
         let now = data_version(conn);
         if now != self.seen {
             self.seen = now;
-            tracing::debug!("another process wrote the database: cached users dropped");
-            users.forget_all();
+            tracing::debug!("another process wrote the database: cached users and lists dropped");
+            caches.forget_all();
         }
     }
 }
