@@ -7,8 +7,8 @@
 //!   matches cost, however common the word is in everyone's messages (searching a word in
 //!   half of a million messages: 80 ms p99 with a shared index and a user term, 1 ms this way;
 //!   `cargo bench --bench search`). New and edited messages are indexed in the writing
-//!   transaction, at its end ([`index_batch`]); a trigger drops deleted ones; [`rebuild`] fills it after a bulk load or when
-//!   [`INDEX_VERSION`] changes.
+//!   transaction, at its end ([`index_batch`]); a trigger drops deleted ones; [`rebuild`]
+//!   fills it after a bulk load or when [`INDEX_VERSION`] changes.
 //! - PostgreSQL: a `tsvector` of the `simple` configuration (no stemming: names and words of
 //!   any language match as typed) with a GIN index, narrowed to the user's threads.
 //!
@@ -149,12 +149,12 @@ pub(crate) async fn reindex(
 }
 
 /// Indexes the messages a batch of SQLite write jobs asked for ([`Tx::index_for_search`]), once
-/// its jobs are done and outside their savepoints: FTS5 writes what it holds as a new segment
-/// of its index whenever a savepoint ends, and then merges segments, so indexing inside each
-/// job (one savepoint per job) cost 38 % of the writer's time. The last terms given for a
-/// message win (posted and edited in one batch), and a message that is gone by then (deleted
-/// later in the batch) is not indexed. The same transaction: a search sees every message
-/// whose post was answered.
+/// its jobs are done and outside their savepoints. FTS5 writes what it holds as a new segment
+/// of its index (and merges segments) whenever a savepoint opens or ends, so indexing inside
+/// each job (one savepoint per job) wrote a segment per message: 38 % of the writer's time.
+/// The last terms given for a message win (posted and edited in one batch), and a message
+/// that is gone by then (deleted later in the batch) is not indexed. Still the same
+/// transaction: a search sees every message whose post was answered.
 pub(crate) fn index_batch(
     conn: &rusqlite::Connection,
     to_index: &[(i64, String)],

@@ -1,9 +1,9 @@
 //! The SQLite engine's one writer thread: it drains whatever write jobs are waiting into one
 //! transaction (group commit), each job inside its own SAVEPOINT so a failing job rolls back
 //! alone; every job of the batch learns its outcome only after the COMMIT that made it durable,
-//! once the caches ([`super::Caches`]) and the commit hook have been told. Messages are indexed for search
-//! after the batch's jobs ([`search::index_batch`]). Between batches it notices commits
-//! made by other processes ([`ForeignWrites`]).
+//! once the caches ([`super::Caches`]) and the commit hook have been told. Messages are
+//! indexed for search after the batch's jobs ([`search::index_batch`]). Between batches it
+//! notices commits made by other processes ([`ForeignWrites`]).
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
