@@ -65,6 +65,12 @@ impl Inner {
         self.all_changed <= since && self.changed.get(&user).is_none_or(|&at| at <= since)
     }
 
+    fn remove(&mut self, key: &Key) {
+        if let Some((_, list)) = self.lists.remove(key) {
+            self.bytes -= weight(&list);
+        }
+    }
+
     fn forget_all(&mut self) {
         self.clock += 1;
         self.all_changed = self.clock;
@@ -79,11 +85,15 @@ impl Inner {
 pub struct Ticket(u64);
 
 impl ListCache {
-    /// The list, when one is kept that nothing changed since.
+    /// The list, when one is kept that nothing changed since (one that did is dropped).
     pub fn get(&self, user: i64, limit: i64, offset: i64) -> Option<Counted<ThreadView>> {
-        let inner = self.inner.lock().ok()?;
+        let mut inner = self.inner.lock().ok()?;
         let (read_at, list) = inner.lists.get(&(user, limit, offset))?;
-        inner.unchanged(user, *read_at).then(|| list.clone())
+        if inner.unchanged(user, *read_at) {
+            return Some(list.clone());
+        }
+        inner.remove(&(user, limit, offset));
+        None
     }
 
     /// Taken before reading a list from the database.
@@ -103,16 +113,12 @@ impl ListCache {
         if added > MAX_BYTES / 8 {
             return;
         }
-        if let Some((_, replaced)) = inner.lists.remove(&(user, limit, offset)) {
-            inner.bytes -= weight(&replaced);
-        }
+        inner.remove(&(user, limit, offset));
         while inner.bytes + added > MAX_BYTES {
             let Some(any) = inner.lists.keys().next().copied() else {
                 break;
             };
-            if let Some((_, evicted)) = inner.lists.remove(&any) {
-                inner.bytes -= weight(&evicted);
-            }
+            inner.remove(&any);
         }
         inner.bytes += added;
         inner
@@ -174,6 +180,12 @@ mod tests {
         assert!(cache.get(1, 20, 0).is_none());
         cache.apply(&told(&[1]));
         assert!(cache.get(1, 50, 0).is_none());
+        let bytes = cache.inner.lock().unwrap().bytes;
+        assert_eq!(
+            bytes,
+            weight(&list(4)),
+            "the changed list is dropped when met"
+        );
         assert_eq!(cache.get(2, 50, 0).map(|l| l.count), Some(4));
         // Read again after the change: kept again.
         cache.keep(cache.ticket(), (1, 50, 0), &list(5));
