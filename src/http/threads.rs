@@ -154,7 +154,7 @@ pub async fn list_for_user(
     policy::user_scope(&state.store, &user, target).await?;
     let page = state
         .store
-        .threads_of(target, query.limit, query.offset)
+        .thread_list(target, query.limit, query.offset)
         .await?;
     Ok(Json(Page::by_offset(page, &query)))
 }

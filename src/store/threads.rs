@@ -253,28 +253,39 @@ impl Store {
         write!(self, |tx| delete(tx, id).await)
     }
 
-    /// A page of a user's threads, most recent activity first; from memory when nothing in it
-    /// changed since this process read it (see [`super::list_cache`]).
+    /// A page of a user's threads, most recent activity first.
     pub async fn threads_of(
         &self,
         user: i64,
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<ThreadView>> {
-        let cache = self.list_cache();
-        if let Some(list) = cache.and_then(|cache| cache.get(user, limit, offset)) {
-            return Ok(list);
-        }
-        let ticket = cache.map(|cache| cache.ticket());
-        let list = read!(self, |db| {
+        read!(self, |db| {
             Ok(Counted {
                 count: db.one(&COUNT, &[&user]).await?,
                 items: db.rows(&LIST, &[&user, &limit, &offset]).await?,
             })
-        })?;
-        if let (Some(cache), Some(ticket)) = (cache, ticket) {
-            cache.keep(ticket, (user, limit, offset), &list);
+        })
+    }
+
+    /// [`threads_of`](Self::threads_of) for the thread-list endpoint: from memory when nothing
+    /// in it changed since this process read it (see [`super::list_cache`]). Exports and the
+    /// admin page read past it, so their pages do not push users' lists out.
+    pub async fn thread_list(
+        &self,
+        user: i64,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Counted<ThreadView>> {
+        let Some(cache) = self.list_cache() else {
+            return self.threads_of(user, limit, offset).await;
+        };
+        if let Some(list) = cache.get(user, limit, offset) {
+            return Ok(list);
         }
+        let ticket = cache.ticket();
+        let list = self.threads_of(user, limit, offset).await?;
+        cache.keep(ticket, (user, limit, offset), &list);
         Ok(list)
     }
 }
