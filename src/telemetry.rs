@@ -102,6 +102,10 @@ fn describe() {
         "simple_chat_sqlite_read_queue",
         "SQLite: reads waiting for a reader connection"
     );
+    describe_counter!(
+        "simple_chat_thread_list_cache_total",
+        "SQLite: thread lists answered from memory (outcome=hit) or read (outcome=miss)"
+    );
     describe_histogram!(
         "simple_chat_sqlite_write_batch_size",
         "SQLite: transactions committed together (group commit)"

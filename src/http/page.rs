@@ -1,6 +1,7 @@
 //! The paginated answer of every list (Django REST framework's LimitOffsetPagination shape).
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::ListQuery;
@@ -27,6 +28,29 @@ impl<T> Page<T> {
             next,
             previous,
             results: page.items,
+        }
+    }
+}
+
+/// A [`Page`] whose results are JSON already (a kept thread list); its schema is the
+/// [`Page`] of what `results` holds.
+#[derive(Serialize)]
+pub struct JsonPage<'a> {
+    count: i64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: &'a RawValue,
+}
+
+impl<'a> JsonPage<'a> {
+    /// A page of an offset-paged list of `count` items, `results` being this page's.
+    pub fn by_offset(count: i64, results: &'a RawValue, query: &ListQuery) -> JsonPage<'a> {
+        let (next, previous) = query.offset_links(count);
+        JsonPage {
+            count,
+            next,
+            previous,
+            results,
         }
     }
 }

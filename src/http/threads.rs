@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::{
     error::{ApiResult, Detail, ValidationErrors},
     extract::{AuthUser, Body, FromJson, Id, ListQuery},
-    page::{Page, PageParams},
+    page::{JsonPage, Page, PageParams},
 };
 use crate::{
     AppState,
@@ -150,11 +150,11 @@ pub async fn list_for_user(
     AuthUser(user): AuthUser,
     Id(target): Id,
     query: ListQuery,
-) -> ApiResult<Json<Page<ThreadView>>> {
+) -> ApiResult<Response> {
     policy::user_scope(&state.store, &user, target).await?;
-    let page = state
+    let list = state
         .store
         .thread_list(target, query.limit, query.offset)
         .await?;
-    Ok(Json(Page::by_offset(page, &query)))
+    Ok(Json(JsonPage::by_offset(list.count, &list.results, &query)).into_response())
 }

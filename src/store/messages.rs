@@ -247,6 +247,9 @@ static OF_THREAD: Sql = Sql::dialects(
                   FROM json_array_elements_text(CAST(CAST($2 AS TEXT) AS JSON)))",
 );
 pub(crate) static TOTAL: Sql = Sql::new("SELECT message_count FROM threads WHERE id = $1");
+/// A thread's members and total in one lookup, for [`Store::thread_messages`].
+pub(crate) static PAGE_HEAD: Sql =
+    Sql::new("SELECT id, user_low, user_high, message_count FROM threads WHERE id = $1");
 pub(crate) static COUNT_AFTER: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2");
 pub(crate) static COUNT_BEFORE: Sql =
@@ -321,7 +324,31 @@ async fn page(
     window: MessageWindow,
 ) -> StoreResult<(Counted<Message>, i64)> {
     let total: Option<i64> = db.row(&TOTAL, &[&thread]).await?;
-    let total = total.unwrap_or(0);
+    page_of(db, thread, total.unwrap_or(0), window).await
+}
+
+/// A thread's members and message total ([`PAGE_HEAD`]).
+struct PageHead {
+    members: ThreadMembers,
+    total: i64,
+}
+
+impl FromRow for PageHead {
+    fn from_row(row: &impl Row) -> StoreResult<PageHead> {
+        Ok(PageHead {
+            members: ThreadMembers::from_row(row)?,
+            total: row.get("message_count")?,
+        })
+    }
+}
+
+/// [`page`] when the thread's total is known.
+async fn page_of(
+    db: &impl Db,
+    thread: i64,
+    total: i64,
+    window: MessageWindow,
+) -> StoreResult<(Counted<Message>, i64)> {
     let (count, items) = match window {
         MessageWindow::Offset { limit, offset } => (
             total,
@@ -512,13 +539,16 @@ impl Store {
         thread: i64,
         window: MessageWindow,
     ) -> StoreResult<Option<(ThreadMembers, Counted<Message>, i64)>> {
-        read!(self, |db| match threads::members(db, thread).await? {
-            Some(members) => {
-                let (page, total) = page(db, thread, window).await?;
-                Ok(Some((members, page, total)))
+        read!(
+            self,
+            |db| match db.row::<PageHead>(&PAGE_HEAD, &[&thread]).await? {
+                Some(PageHead { members, total }) => {
+                    let (page, total) = page_of(db, thread, total, window).await?;
+                    Ok(Some((members, page, total)))
+                }
+                None => Ok(None),
             }
-            None => Ok(None),
-        })
+        )
     }
 
     pub async fn message(&self, id: i64) -> StoreResult<Option<Message>> {

@@ -12,7 +12,7 @@ use super::{
 #[test]
 fn hot_queries_never_scan_whole_tables() {
     let (_dir, conn) = planning_database();
-    let queries: [(&str, &super::db::Sql); 15] = [
+    let queries: [(&str, &super::db::Sql); 16] = [
         ("unread total", &messages::UNREAD_TOTAL),
         ("thread count", &threads::COUNT),
         ("thread list", &threads::LIST),
@@ -20,6 +20,7 @@ fn hot_queries_never_scan_whole_tables() {
         ("members", &threads::MEMBERS),
         ("unread in a thread", &threads::UNREAD_IN),
         ("message total", &messages::TOTAL),
+        ("page head", &messages::PAGE_HEAD),
         ("messages by offset", &messages::BY_OFFSET),
         ("messages after", &messages::AFTER),
         ("messages before", &messages::BEFORE),

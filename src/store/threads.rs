@@ -2,7 +2,7 @@
 //! (`user_low < user_high`), with one `thread_members` row per participant that holds what
 //! that user sees of it (its place in their list, their unread count).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::Serialize;
 
@@ -11,6 +11,7 @@ use super::{
     db::{Db, FromRow, Row, Sql, Tx},
     events::{self, Payload},
     files,
+    list_cache::{KeptList, List},
     messages::{self, Message},
     read, write,
 };
@@ -271,20 +272,22 @@ impl Store {
     /// [`threads_of`](Self::threads_of) for the thread-list endpoint: from memory when nothing
     /// in it changed since this process read it (see [`super::list_cache`]). Exports and the
     /// admin page read past it, so their pages do not push users' lists out.
-    pub async fn thread_list(
-        &self,
-        user: i64,
-        limit: i64,
-        offset: i64,
-    ) -> StoreResult<Counted<ThreadView>> {
+    pub async fn thread_list(&self, user: i64, limit: i64, offset: i64) -> StoreResult<List> {
+        let read = async || -> StoreResult<List> {
+            let list = self.threads_of(user, limit, offset).await?;
+            Ok(Arc::new(KeptList::new(&list)?))
+        };
         let Some(cache) = self.list_cache() else {
-            return self.threads_of(user, limit, offset).await;
+            return read().await;
         };
         if let Some(list) = cache.get(user, limit, offset) {
+            metrics::counter!("simple_chat_thread_list_cache_total", "outcome" => "hit")
+                .increment(1);
             return Ok(list);
         }
+        metrics::counter!("simple_chat_thread_list_cache_total", "outcome" => "miss").increment(1);
         let ticket = cache.ticket();
-        let list = self.threads_of(user, limit, offset).await?;
+        let list = read().await?;
         cache.keep(ticket, (user, limit, offset), &list);
         Ok(list)
     }
