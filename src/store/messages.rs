@@ -1,6 +1,6 @@
-//! Messages: pages of a thread, posting batches (all or nothing, idempotent by `client_id`),
-//! marking read, unread counts, deleting. Every change keeps the thread's counters and both
-//! participants' logs right in the same transaction.
+//! Messages: pages of a thread (in [`pages`]), posting batches (all or nothing, idempotent by
+//! `client_id`), marking read, unread counts, deleting. Every change keeps the thread's
+//! counters and both participants' logs right in the same transaction.
 //!
 //! A message's columns are listed once, in [`message_row!`]: the struct, the column list of
 //! every `SELECT`, and reading a row by column name (plain, or as a thread's last message)
@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, sync::LazyLock};
 use serde::Serialize;
 
 use super::{
-    Counted, Store, StoreResult, blocks,
+    Store, StoreResult, blocks,
     db::{Db, FromRow, IdList, Row, Sql, Tx},
     events::{self, Payload},
     files::{self, FileJson, Files},
@@ -170,60 +170,14 @@ pub enum Edited {
     Blocked,
 }
 
-/// Which slice of a thread's messages to read, oldest first.
-#[derive(Clone, Copy, Debug)]
-pub enum MessageWindow {
-    Offset {
-        limit: i64,
-        offset: i64,
-    },
-    /// The first `limit` after `id`.
-    After {
-        id: i64,
-        limit: i64,
-    },
-    /// The last `limit` before `id`.
-    Before {
-        id: i64,
-        limit: i64,
-    },
-    /// The first `limit` strictly between `after` and `before`.
-    Between {
-        after: i64,
-        before: i64,
-        limit: i64,
-    },
-}
+pub(crate) mod pages;
+pub use pages::MessageWindow;
 
 /// A statement over the message columns, `{columns}` replaced.
 fn with_columns(text: &str) -> Sql {
     Sql::owned(text.replace("{columns}", &columns("messages")))
 }
 
-pub(crate) static BY_OFFSET: LazyLock<Sql> = LazyLock::new(|| {
-    with_columns(
-        "SELECT {columns} FROM messages WHERE thread_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
-    )
-});
-pub(crate) static AFTER: LazyLock<Sql> = LazyLock::new(|| {
-    with_columns(
-        "SELECT {columns} FROM messages WHERE thread_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-    )
-});
-pub(crate) static BEFORE: LazyLock<Sql> = LazyLock::new(|| {
-    with_columns(
-        "SELECT * FROM (
-             SELECT {columns} FROM messages WHERE thread_id = $1 AND id < $2
-             ORDER BY id DESC LIMIT $3
-         ) AS page ORDER BY id",
-    )
-});
-pub(crate) static BETWEEN: LazyLock<Sql> = LazyLock::new(|| {
-    with_columns(
-        "SELECT {columns} FROM messages WHERE thread_id = $1 AND id > $2 AND id < $3
-         ORDER BY id LIMIT $4",
-    )
-});
 static BY_ID: LazyLock<Sql> =
     LazyLock::new(|| with_columns("SELECT {columns} FROM messages WHERE id = $1"));
 static BY_CLIENT_ID: LazyLock<Sql> = LazyLock::new(|| {
@@ -246,16 +200,6 @@ static OF_THREAD: Sql = Sql::dialects(
        AND id IN (SELECT CAST(value AS BIGINT)
                   FROM json_array_elements_text(CAST(CAST($2 AS TEXT) AS JSON)))",
 );
-pub(crate) static TOTAL: Sql = Sql::new("SELECT message_count FROM threads WHERE id = $1");
-/// A thread's members and total in one lookup, for [`Store::thread_messages`].
-pub(crate) static PAGE_HEAD: Sql =
-    Sql::new("SELECT id, user_low, user_high, message_count FROM threads WHERE id = $1");
-pub(crate) static COUNT_AFTER: Sql =
-    Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2");
-pub(crate) static COUNT_BEFORE: Sql =
-    Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id < $2");
-pub(crate) static COUNT_BETWEEN: Sql =
-    Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2 AND id < $3");
 pub(crate) static UNREAD_TOTAL: Sql = Sql::new(
     "SELECT CAST(COALESCE(SUM(unread), 0) AS BIGINT) FROM thread_members WHERE user_id = $1",
 );
@@ -316,63 +260,6 @@ impl FromRow for Marked {
 
 pub(crate) async fn by_id(db: &impl Db, id: i64) -> StoreResult<Option<Message>> {
     db.row(&BY_ID, &[&id]).await
-}
-
-async fn page(
-    db: &impl Db,
-    thread: i64,
-    window: MessageWindow,
-) -> StoreResult<(Counted<Message>, i64)> {
-    let total: Option<i64> = db.row(&TOTAL, &[&thread]).await?;
-    page_of(db, thread, total.unwrap_or(0), window).await
-}
-
-/// A thread's members and message total ([`PAGE_HEAD`]).
-struct PageHead {
-    members: ThreadMembers,
-    total: i64,
-}
-
-impl FromRow for PageHead {
-    fn from_row(row: &impl Row) -> StoreResult<PageHead> {
-        Ok(PageHead {
-            members: ThreadMembers::from_row(row)?,
-            total: row.get("message_count")?,
-        })
-    }
-}
-
-/// [`page`] when the thread's total is known.
-async fn page_of(
-    db: &impl Db,
-    thread: i64,
-    total: i64,
-    window: MessageWindow,
-) -> StoreResult<(Counted<Message>, i64)> {
-    let (count, items) = match window {
-        MessageWindow::Offset { limit, offset } => (
-            total,
-            db.rows(&BY_OFFSET, &[&thread, &limit, &offset]).await?,
-        ),
-        MessageWindow::After { id, limit } => (
-            db.one(&COUNT_AFTER, &[&thread, &id]).await?,
-            db.rows(&AFTER, &[&thread, &id, &limit]).await?,
-        ),
-        MessageWindow::Before { id, limit } => (
-            db.one(&COUNT_BEFORE, &[&thread, &id]).await?,
-            db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
-        ),
-        MessageWindow::Between {
-            after,
-            before,
-            limit,
-        } => (
-            db.one(&COUNT_BETWEEN, &[&thread, &after, &before]).await?,
-            db.rows(&BETWEEN, &[&thread, &after, &before, &limit])
-                .await?,
-        ),
-    };
-    Ok((Counted { count, items }, total))
 }
 
 /// Stores a batch in a thread (see [`Store::post_messages`]).
@@ -523,34 +410,6 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<Option<Message>> {
 }
 
 impl Store {
-    /// A window of a thread's messages, oldest first, with the thread's total message count.
-    pub async fn messages(
-        &self,
-        thread: i64,
-        window: MessageWindow,
-    ) -> StoreResult<(Counted<Message>, i64)> {
-        read!(self, |db| page(db, thread, window).await)
-    }
-
-    /// The thread's members and a page of its messages, read in one snapshot (one read where
-    /// a visibility check and then the page took two); `None` when there is no such thread.
-    pub async fn thread_messages(
-        &self,
-        thread: i64,
-        window: MessageWindow,
-    ) -> StoreResult<Option<(ThreadMembers, Counted<Message>, i64)>> {
-        read!(
-            self,
-            |db| match db.row::<PageHead>(&PAGE_HEAD, &[&thread]).await? {
-                Some(PageHead { members, total }) => {
-                    let (page, total) = page_of(db, thread, total, window).await?;
-                    Ok(Some((members, page, total)))
-                }
-                None => Ok(None),
-            }
-        )
-    }
-
     pub async fn message(&self, id: i64) -> StoreResult<Option<Message>> {
         read!(self, |db| by_id(db, id).await)
     }
