@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 use super::{Commit, Counted, StoreError, StoreResult, threads::ThreadView};
 
 /// Memory the kept lists may take, as [`weight`] estimates it; past this each new list
-/// replaces arbitrary others. Measured: 20,000 lists of 10 threads took about 90 MB of RSS.
+/// replaces arbitrary others. Scenario A's 20,000 lists of about 10 threads come near it.
 const MAX_BYTES: usize = 96 << 20;
 /// Users whose last change is remembered at most; past this every list is dropped.
 const MAX_USERS: usize = 100_000;
@@ -40,7 +40,7 @@ type Key = (i64, i64, i64);
 pub type List = Arc<KeptList>;
 
 /// A thread list as the endpoint answers it, its threads already JSON: writing the threads
-/// out was a fifth of a hit's time, and the JSON takes less memory than the structs did.
+/// out was a fifth of a hit's time.
 #[derive(Debug)]
 pub struct KeptList {
     /// How many threads the user has.
