@@ -70,13 +70,16 @@ pub(crate) static COUNT_BEFORE: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id < $2");
 pub(crate) static COUNT_BETWEEN: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2 AND id < $3");
+
+/// A window of a thread's messages, and the thread's total.
 async fn page(
     db: &impl Db,
     thread: i64,
     window: MessageWindow,
 ) -> StoreResult<(Counted<Message>, i64)> {
     let total: Option<i64> = db.row(&TOTAL, &[&thread]).await?;
-    page_of(db, thread, total.unwrap_or(0), window).await
+    let total = total.unwrap_or(0);
+    Ok((page_of(db, thread, total, window).await?, total))
 }
 
 /// A thread's members and message total ([`PAGE_HEAD`]).
@@ -94,13 +97,13 @@ impl FromRow for PageHead {
     }
 }
 
-/// [`page`] when the thread's total is known.
+/// The window of [`page`] when the thread's total is known (an offset page counts it).
 async fn page_of(
     db: &impl Db,
     thread: i64,
     total: i64,
     window: MessageWindow,
-) -> StoreResult<(Counted<Message>, i64)> {
+) -> StoreResult<Counted<Message>> {
     let (count, items) = match window {
         MessageWindow::Offset { limit, offset } => (
             total,
@@ -124,7 +127,7 @@ async fn page_of(
                 .await?,
         ),
     };
-    Ok((Counted { count, items }, total))
+    Ok(Counted { count, items })
 }
 
 impl Store {
@@ -148,7 +151,7 @@ impl Store {
             self,
             |db| match db.row::<PageHead>(&PAGE_HEAD, &[&thread]).await? {
                 Some(PageHead { members, total }) => {
-                    let (page, total) = page_of(db, thread, total, window).await?;
+                    let page = page_of(db, thread, total, window).await?;
                     Ok(Some((members, page, total)))
                 }
                 None => Ok(None),
