@@ -400,6 +400,17 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     say(&alice, typo).await;
     bob.wait_for(&stored(typo), "the message to edit on Bob's screen")
         .await;
+    // Bob's open conversation reads it at once. The receipt redraws Alice's message, and a tap
+    // that races the redraw can be lost (a CI run lost one): wait for it first.
+    alice
+        .wait_for(
+            &format!(
+                "{}?.nextElementSibling?.classList.contains('seen')",
+                stored(typo)
+            ),
+            "“Seen” under the message to edit",
+        )
+        .await;
     act(&alice, typo, "Edit").await;
     alice
         .wait_for(
