@@ -1,10 +1,11 @@
 //! The query plans of the hot paths on SQLite: the unread count, a user's thread list (with
-//! last message and unread count per thread), a page of messages, marking read and event
-//! replay all use indexes; none of them scans a whole table. `docs/STORAGE.md` shows these
-//! plans (`cargo test --lib hot_queries -- --nocapture` prints them).
+//! last message and unread count per thread), a page of messages, marking read, event replay
+//! and a page of search results all use indexes; none of them scans a whole table.
+//! `docs/STORAGE.md` shows these plans (`cargo test --lib hot_queries -- --nocapture` prints
+//! them).
 
 use super::{
-    events, messages,
+    events, messages, search,
     sqlite::tests::{assert_no_scan, planning_database},
     threads,
 };
@@ -12,7 +13,7 @@ use super::{
 #[test]
 fn hot_queries_never_scan_whole_tables() {
     let (_dir, conn) = planning_database();
-    let queries: [(&str, &super::db::Sql); 16] = [
+    let queries: [(&str, &super::db::Sql); 17] = [
         ("unread total", &messages::UNREAD_TOTAL),
         ("thread count", &threads::COUNT),
         ("thread list", &threads::LIST),
@@ -29,6 +30,7 @@ fn hot_queries_never_scan_whole_tables() {
         ("mark read", &messages::MARK_READ),
         ("events after", &events::AFTER),
         ("redact a message's events", &events::REDACT_MESSAGE),
+        ("search page", &search::SQLITE_PAGE),
     ];
     for (name, sql) in queries {
         assert_no_scan(&conn, name, sql);

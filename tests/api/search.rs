@@ -107,6 +107,17 @@ async fn edits_and_deletes_are_searched_at_once_and_pages_are_newest_first() {
     assert_eq!(page["count"], 3);
     assert_eq!(texts(&page), ["orange three", "orange two"]);
     assert!(page["next"].is_string());
+    let next = page["next"].as_str().unwrap();
+    let next = next.strip_prefix(app.address.as_str()).unwrap();
+    let second = app.get_ok(next, &chat.bob).await;
+    assert_eq!(second["count"], 3);
+    assert_eq!(texts(&second), ["orange one"]);
+    // Past the last match the page is empty and still says how many there are.
+    let past = app
+        .get_ok("/api/search/?q=orange&limit=2&offset=5", &chat.bob)
+        .await;
+    assert_eq!(past["count"], 3);
+    assert_eq!(texts(&past), Vec::<String>::new());
     let edit = json!({"text": "apple two"});
     let path = format!("/api/messages/{}/", id(&posted[1]));
     assert_eq!(
