@@ -382,6 +382,25 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     };
     bob.wait_for(&chip(1, false), "Alice's 👍 on Bob's screen")
         .await;
+    // Alice has the reply's actions open (and the message focused, as the arrow keys leave
+    // it) when Bob's reaction redraws it: both stay.
+    let active = format!("{}.classList.contains('active')", stored(reply));
+    let actions_open = format!("{active} && document.activeElement === {}", stored(reply));
+    if alice.js(&format!("return {active};"), json!([])).await != json!(true) {
+        let bubble = alice
+            .element(
+                &format!("{}?.querySelector('.text')", stored(reply)),
+                "the reply",
+            )
+            .await;
+        alice.click(&bubble).await;
+    }
+    alice
+        .js(&format!("{}.focus();", stored(reply)), json!([]))
+        .await;
+    alice
+        .wait_for(&actions_open, "the reply's actions open on Alice's screen")
+        .await;
     click_js(
         &bob,
         &format!("{}?.querySelector('.chip')", stored(reply)),
@@ -391,6 +410,13 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
     alice
         .wait_for(&chip(2, true), "👍 2 on Alice's screen")
         .await;
+    assert_eq!(
+        alice
+            .js(&format!("return {actions_open};"), json!([]))
+            .await,
+        json!(true),
+        "Alice's open actions and focus stay when Bob's reaction arrives"
+    );
     bob.wait_for(&chip(2, true), "👍 2 on Bob's screen").await;
     step(started, "reactions on both screens");
 

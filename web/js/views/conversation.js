@@ -19,6 +19,7 @@ const feed = $('feed');
 const toLatestBtn = $('to-latest');
 
 const cache = new Map(); // key → {node, sig}
+const redrawn = new Map(); // during a render: replaced node → its new copy
 let stuck = true; // keep the newest message in view
 let lastScrollAt = 0; // the reader's last scroll (see renderWhenStill)
 let deferred = null; // a render waiting for the scrolling to pause
@@ -104,9 +105,23 @@ function cached(key, sig, make, obj = null) {
     return hit.node;
   }
   const node = make();
-  if (hit) unobserve(hit.node);
+  if (hit) {
+    unobserve(hit.node);
+    // A message redrawn while its actions are open (a read receipt or a reaction arrived)
+    // keeps them open: the row must not vanish from under the reader's finger.
+    if (hit.node.classList?.contains('active')) setActive(node);
+    redrawn.set(hit.node, node);
+  }
   cache.set(key, { node, sig, obj, used: true });
   return node;
+}
+
+/** The element of `node`'s redrawn copy that stands where `el` stood in `node`. */
+function counterpart(el, node, copy) {
+  if (el === node) return copy;
+  const all = [...node.querySelectorAll('button, a, [tabindex]')];
+  const i = all.indexOf(el);
+  return i < 0 ? null : copy.querySelectorAll('button, a, [tabindex]')[i] || null;
 }
 
 /** The nodes the feed should hold, in order (reusing unchanged ones). */
@@ -185,7 +200,13 @@ function render(reason) {
       cache.delete(key);
     }
   }
-  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
+  let keep = focused;
+  if (focused && !focused.isConnected) {
+    const old = [...redrawn.keys()].find((node) => node.contains(focused));
+    keep = old && counterpart(focused, old, redrawn.get(old));
+  }
+  redrawn.clear();
+  if (keep && keep.isConnected && document.activeElement !== keep) keep.focus({ preventScroll: true });
 
   if (reason === 'ready' || reason === 'latest') position();
   else if (wasBottom && !conv.hasNewer) toBottom();
