@@ -620,6 +620,37 @@ async fn before_gives_the_messages_just_before_oldest_first() {
 }
 
 #[tokio::test]
+async fn the_latest_page_counts_every_message_before_it() {
+    let app = spawn_app().await;
+    let c = app.conversation().await;
+    let texts: Vec<String> = (0..10).map(|n| format!("m{n}")).collect();
+    let ids: Vec<i64> = app
+        .post_messages(&c.alice, c.thread_id, &texts)
+        .await
+        .iter()
+        .map(id)
+        .collect();
+    let before = |id: i64| format!("{}?before={id}&limit=3", messages_path(c.thread_id));
+
+    // Past the newest message: the latest page, and all ten counted.
+    let latest = app.get_ok(&before(i64::MAX / 2), &c.bob).await;
+    assert_eq!(page_ids(&latest), ids[7..10]);
+    assert_eq!(latest["count"], json!(10));
+    // Before the newest itself: it is not counted.
+    let page = app.get_ok(&before(ids[9]), &c.bob).await;
+    assert_eq!(page_ids(&page), ids[6..9]);
+    assert_eq!(page["count"], json!(9));
+    // The newest deleted: the latest page ends one earlier and counts nine.
+    let path = format!("/api/messages/{}/", ids[9]);
+    assert_eq!(app.delete(&path, Some(&c.alice)).await.status(), 204);
+    let latest = app.get_ok(&before(i64::MAX / 2), &c.bob).await;
+    assert_eq!(page_ids(&latest), ids[6..9]);
+    assert_eq!(latest["count"], json!(9));
+    let page = app.get_ok(&before(ids[9]), &c.bob).await;
+    assert_eq!(page["count"], json!(9), "before the deleted id: {page}");
+}
+
+#[tokio::test]
 async fn after_the_newest_message_there_is_nothing() {
     let app = spawn_app().await;
     let c = app.conversation().await;

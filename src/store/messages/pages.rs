@@ -60,14 +60,23 @@ pub(crate) static BETWEEN: LazyLock<Sql> = LazyLock::new(|| {
          ORDER BY id LIMIT $4",
     )
 });
-pub(crate) static TOTAL: Sql = Sql::new("SELECT message_count FROM threads WHERE id = $1");
-/// A thread's members and total in one lookup, for [`Store::thread_messages`].
-pub(crate) static PAGE_HEAD: Sql =
-    Sql::new("SELECT id, user_low, user_high, message_count FROM threads WHERE id = $1");
+/// A thread's total and newest message ([`Extent`]).
+pub(crate) static TOTAL: Sql =
+    Sql::new("SELECT message_count, last_message_id FROM threads WHERE id = $1");
+/// A thread's members, total and newest message in one lookup, for [`Store::thread_messages`].
+pub(crate) static PAGE_HEAD: Sql = Sql::new(
+    "SELECT id, user_low, user_high, message_count, last_message_id FROM threads WHERE id = $1",
+);
 pub(crate) static COUNT_AFTER: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2");
 pub(crate) static COUNT_BEFORE: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id < $2");
+/// How many of a thread's messages are at or after an id, counting at most `$3`.
+pub(crate) static COUNT_FROM: Sql = Sql::new(
+    "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE thread_id = $1 AND id >= $2 LIMIT $3) AS s",
+);
+/// Most messages [`count_before`] counts after its id before it counts those before instead.
+const COUNTED_FROM_THE_END: i64 = 10_000;
 pub(crate) static COUNT_BETWEEN: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2 AND id < $3");
 
@@ -77,44 +86,66 @@ async fn page(
     thread: i64,
     window: MessageWindow,
 ) -> StoreResult<(Counted<Message>, i64)> {
-    let total: Option<i64> = db.row(&TOTAL, &[&thread]).await?;
-    let total = total.unwrap_or(0);
-    Ok((page_of(db, thread, total, window).await?, total))
+    let extent: Option<Extent> = db.row(&TOTAL, &[&thread]).await?;
+    let extent = extent.unwrap_or_default();
+    Ok((page_of(db, thread, extent, window).await?, extent.total))
 }
 
-/// A thread's members and message total ([`PAGE_HEAD`]).
+/// How many messages a thread has and the newest one's id ([`TOTAL`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Extent {
+    total: i64,
+    last: Option<i64>,
+}
+
+impl FromRow for Extent {
+    fn from_row(row: &impl Row) -> StoreResult<Extent> {
+        Ok(Extent {
+            total: row.get("message_count")?,
+            last: row.get("last_message_id")?,
+        })
+    }
+}
+
+/// A thread's members and [`Extent`] ([`PAGE_HEAD`]).
 struct PageHead {
     members: ThreadMembers,
-    total: i64,
+    extent: Extent,
 }
 
 impl FromRow for PageHead {
     fn from_row(row: &impl Row) -> StoreResult<PageHead> {
         Ok(PageHead {
             members: ThreadMembers::from_row(row)?,
-            total: row.get("message_count")?,
+            extent: Extent::from_row(row)?,
         })
     }
 }
 
-/// The window of [`page`] when the thread's total is known (an offset page counts it).
+/// The window of [`page`] when the thread's [`Extent`] is known: an offset page counts the
+/// total, and so does a page before an id past the newest message (the latest page, which
+/// is what opening a conversation reads).
 async fn page_of(
     db: &impl Db,
     thread: i64,
-    total: i64,
+    extent: Extent,
     window: MessageWindow,
 ) -> StoreResult<Counted<Message>> {
     let (count, items) = match window {
         MessageWindow::Offset { limit, offset } => (
-            total,
+            extent.total,
             db.rows(&BY_OFFSET, &[&thread, &limit, &offset]).await?,
+        ),
+        MessageWindow::Before { id, limit } if extent.last.is_none_or(|last| id > last) => (
+            extent.total,
+            db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::After { id, limit } => (
             db.one(&COUNT_AFTER, &[&thread, &id]).await?,
             db.rows(&AFTER, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::Before { id, limit } => (
-            db.one(&COUNT_BEFORE, &[&thread, &id]).await?,
+            count_before(db, thread, extent, id).await?,
             db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::Between {
@@ -128,6 +159,21 @@ async fn page_of(
         ),
     };
     Ok(Counted { count, items })
+}
+
+/// How many of a thread's messages come before `id`. Counting is a walk over the index, so a
+/// count of everything before a page near the end of a long conversation (a reader scrolling
+/// back from the newest) walked nearly all of it; those before are the total less those
+/// after, and when the messages after are few, they are counted instead.
+async fn count_before(db: &impl Db, thread: i64, extent: Extent, id: i64) -> StoreResult<i64> {
+    let from: i64 = db
+        .one(&COUNT_FROM, &[&thread, &id, &COUNTED_FROM_THE_END])
+        .await?;
+    if from < COUNTED_FROM_THE_END {
+        Ok(extent.total - from)
+    } else {
+        db.one(&COUNT_BEFORE, &[&thread, &id]).await
+    }
 }
 
 impl Store {
@@ -150,12 +196,62 @@ impl Store {
         read!(
             self,
             |db| match db.row::<PageHead>(&PAGE_HEAD, &[&thread]).await? {
-                Some(PageHead { members, total }) => {
-                    let page = page_of(db, thread, total, window).await?;
-                    Ok(Some((members, page, total)))
+                Some(PageHead { members, extent }) => {
+                    let page = page_of(db, thread, extent, window).await?;
+                    Ok(Some((members, page, extent.total)))
                 }
                 None => Ok(None),
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::{
+        run_now,
+        tests::{planning_database, reader},
+    };
+
+    #[test]
+    fn counts_before_an_id_from_whichever_end_is_nearer() {
+        let (_dir, conn) = planning_database();
+        let total = COUNTED_FROM_THE_END + 50;
+        conn.execute_batch(&format!(
+            "INSERT INTO users (id, username, password, date_joined) VALUES (1, 'a', '', 0), (2, 'b', '', 0);
+             INSERT INTO threads (id, user_low, user_high, created, updated) VALUES (1, 1, 2, 0, 0);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {total})
+             INSERT INTO messages (id, thread_id, sender_id, text, created) SELECT i, 1, 1, 'm', 0 FROM n;
+             UPDATE threads SET message_count = {total}, last_message_id = {total};"
+        ))
+        .unwrap();
+        let db = reader(&conn);
+        let extent: Extent = run_now(db.one(&TOTAL, &[&1_i64])).unwrap();
+        assert_eq!((extent.total, extent.last), (total, Some(total)));
+        // `edge` is the last id with the bound's number of messages at or after it: up to it
+        // the messages before are counted, past it those at or after.
+        let edge = total - COUNTED_FROM_THE_END + 1;
+        // Ids are 1..=total, so `id - 1` messages come before each.
+        for id in [
+            1,
+            2,
+            edge - 1,
+            edge,
+            edge + 1,
+            total - 1,
+            total,
+        ] {
+            let counted = run_now(count_before(&db, 1, extent, id)).unwrap();
+            assert_eq!(counted, id - 1, "before {id}");
+        }
+        let window = MessageWindow::Before {
+            id: total + 1,
+            limit: 3,
+        };
+        let page = run_now(page_of(&db, 1, extent, window)).unwrap();
+        assert_eq!(page.count, total);
+        let ids: Vec<i64> = page.items.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [total - 2, total - 1, total]);
     }
 }
