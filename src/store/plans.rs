@@ -13,7 +13,7 @@ use super::{
 #[test]
 fn hot_queries_never_scan_whole_tables() {
     let (_dir, conn) = planning_database();
-    let queries: [(&str, &super::db::Sql); 18] = [
+    let queries: [(&str, &super::db::Sql); 19] = [
         ("unread total", &messages::UNREAD_TOTAL),
         ("thread count", &threads::COUNT),
         ("thread list", &threads::LIST),
@@ -23,6 +23,10 @@ fn hot_queries_never_scan_whole_tables() {
         ("message total", &messages::pages::TOTAL),
         ("page head", &messages::pages::PAGE_HEAD),
         ("messages by offset", &messages::pages::BY_OFFSET),
+        (
+            "messages by offset from the end",
+            &messages::pages::BY_OFFSET_FROM_END,
+        ),
         ("messages after", &messages::pages::AFTER),
         ("messages before", &messages::pages::BEFORE),
         ("messages between", &messages::pages::BETWEEN),

@@ -41,6 +41,15 @@ pub(crate) static BY_OFFSET: LazyLock<Sql> = LazyLock::new(|| {
         "SELECT {columns} FROM messages WHERE thread_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
     )
 });
+/// [`BY_OFFSET`] counted from the newest message: `$3` skipped from the end, then `$2`.
+pub(crate) static BY_OFFSET_FROM_END: LazyLock<Sql> = LazyLock::new(|| {
+    with_columns(
+        "SELECT * FROM (
+             SELECT {columns} FROM messages WHERE thread_id = $1
+             ORDER BY id DESC LIMIT $2 OFFSET $3
+         ) AS page ORDER BY id",
+    )
+});
 pub(crate) static AFTER: LazyLock<Sql> = LazyLock::new(|| {
     with_columns(
         "SELECT {columns} FROM messages WHERE thread_id = $1 AND id > $2 ORDER BY id LIMIT $3",
@@ -134,7 +143,7 @@ async fn page_of(
     let (count, items) = match window {
         MessageWindow::Offset { limit, offset } => (
             extent.total,
-            db.rows(&BY_OFFSET, &[&thread, &limit, &offset]).await?,
+            by_offset(db, thread, extent.total, limit, offset).await?,
         ),
         MessageWindow::Before { id, limit } if extent.last.is_none_or(|last| id > last) => (
             extent.total,
@@ -159,6 +168,30 @@ async fn page_of(
         ),
     };
     Ok(Counted { count, items })
+}
+
+/// The messages at `offset..offset + limit` of a thread's `total`, oldest first. An offset is
+/// a walk over the skipped messages, so one in the newer half is walked from the newest (the
+/// last page of a long conversation skipped nearly all of it).
+async fn by_offset(
+    db: &impl Db,
+    thread: i64,
+    total: i64,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<Vec<Message>> {
+    if offset <= total / 2 {
+        return db.rows(&BY_OFFSET, &[&thread, &limit, &offset]).await;
+    }
+    let end = offset.saturating_add(limit).min(total);
+    if end <= offset {
+        return Ok(Vec::new());
+    }
+    db.rows(
+        &BY_OFFSET_FROM_END,
+        &[&thread, &(end - offset), &(total - end)],
+    )
+    .await
 }
 
 /// How many of a thread's messages come before `id`. Counting is a walk over the index, so a
@@ -215,7 +248,7 @@ mod tests {
     };
 
     #[test]
-    fn counts_before_an_id_from_whichever_end_is_nearer() {
+    fn pages_are_walked_to_from_whichever_end_is_nearer() {
         let (_dir, conn) = planning_database();
         let total = COUNTED_FROM_THE_END + 50;
         conn.execute_batch(&format!(
@@ -233,17 +266,25 @@ mod tests {
         // the messages before are counted, past it those at or after.
         let edge = total - COUNTED_FROM_THE_END + 1;
         // Ids are 1..=total, so `id - 1` messages come before each.
-        for id in [
-            1,
-            2,
-            edge - 1,
-            edge,
-            edge + 1,
-            total - 1,
-            total,
-        ] {
+        for id in [1, 2, edge - 1, edge, edge + 1, total - 1, total] {
             let counted = run_now(count_before(&db, 1, extent, id)).unwrap();
             assert_eq!(counted, id - 1, "before {id}");
+        }
+        // Offsets in either half, the last page cut short, and past the end.
+        for (offset, limit, expected) in [
+            (0, 2, vec![1, 2]),
+            (total / 2, 2, vec![total / 2 + 1, total / 2 + 2]),
+            (total / 2 + 1, 2, vec![total / 2 + 2, total / 2 + 3]),
+            (total - 3, 2, vec![total - 2, total - 1]),
+            (total - 1, 5, vec![total]),
+            (total, 5, vec![]),
+            (total + 7, 5, vec![]),
+        ] {
+            let window = MessageWindow::Offset { limit, offset };
+            let page = run_now(page_of(&db, 1, extent, window)).unwrap();
+            let ids: Vec<i64> = page.items.iter().map(|m| m.id).collect();
+            assert_eq!(ids, expected, "offset {offset}, limit {limit}");
+            assert_eq!(page.count, total);
         }
         let window = MessageWindow::Before {
             id: total + 1,
