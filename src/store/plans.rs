@@ -13,7 +13,7 @@ use super::{
 #[test]
 fn hot_queries_never_scan_whole_tables() {
     let (_dir, conn) = planning_database();
-    let queries: [(&str, &super::db::Sql); 19] = [
+    let queries: [(&str, &super::db::Sql); 20] = [
         ("unread total", &messages::UNREAD_TOTAL),
         ("thread count", &threads::COUNT),
         ("thread list", &threads::LIST),
@@ -32,6 +32,7 @@ fn hot_queries_never_scan_whole_tables() {
         ("messages between", &messages::pages::BETWEEN),
         ("count before", &messages::pages::COUNT_BEFORE),
         ("count from", &messages::pages::COUNT_FROM),
+        ("count up to", &messages::pages::COUNT_UP_TO),
         ("mark read", &messages::MARK_READ),
         ("events after", &events::AFTER),
         ("redact a message's events", &events::REDACT_MESSAGE),

@@ -84,8 +84,13 @@ pub(crate) static COUNT_BEFORE: Sql =
 pub(crate) static COUNT_FROM: Sql = Sql::new(
     "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE thread_id = $1 AND id >= $2 LIMIT $3) AS s",
 );
-/// Most messages [`count_before`] counts after its id before it counts those before instead.
-const COUNTED_FROM_THE_END: i64 = 10_000;
+/// How many of a thread's messages are at or before an id, counting at most `$3`.
+pub(crate) static COUNT_UP_TO: Sql = Sql::new(
+    "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE thread_id = $1 AND id <= $2 LIMIT $3) AS s",
+);
+/// Most messages [`count_beside`] counts on the other side of its id before it counts its
+/// own side instead.
+const COUNTED_FROM_THE_OTHER_SIDE: i64 = 10_000;
 pub(crate) static COUNT_BETWEEN: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2 AND id < $3");
 
@@ -150,11 +155,11 @@ async fn page_of(
             db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::After { id, limit } => (
-            db.one(&COUNT_AFTER, &[&thread, &id]).await?,
+            count_beside(db, thread, extent, Beside::After(id)).await?,
             db.rows(&AFTER, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::Before { id, limit } => (
-            count_before(db, thread, extent, id).await?,
+            count_beside(db, thread, extent, Beside::Before(id)).await?,
             db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::Between {
@@ -194,18 +199,31 @@ async fn by_offset(
     .await
 }
 
-/// How many of a thread's messages come before `id`. Counting is a walk over the index, so a
-/// count of everything before a page near the end of a long conversation (a reader scrolling
-/// back from the newest) walked nearly all of it; those before are the total less those
-/// after, and when the messages after are few, they are counted instead.
-async fn count_before(db: &impl Db, thread: i64, extent: Extent, id: i64) -> StoreResult<i64> {
-    let from: i64 = db
-        .one(&COUNT_FROM, &[&thread, &id, &COUNTED_FROM_THE_END])
+/// Which of a thread's messages [`count_beside`] counts.
+#[derive(Clone, Copy, Debug)]
+enum Beside {
+    Before(i64),
+    After(i64),
+}
+
+/// How many of a thread's messages come before or after an id. Counting is a walk over the
+/// index, so a count of everything before a page near the end of a long conversation (a
+/// reader scrolling back from the newest) walked nearly all of it, and so did a count of
+/// everything after a page near its start (reading on from an old message). Those on one
+/// side are the total less those on the other (and the id's own), and when those are few,
+/// they are counted instead.
+async fn count_beside(db: &impl Db, thread: i64, extent: Extent, side: Beside) -> StoreResult<i64> {
+    let (other_side, own_side, id) = match side {
+        Beside::Before(id) => (&COUNT_FROM, &COUNT_BEFORE, id),
+        Beside::After(id) => (&COUNT_UP_TO, &COUNT_AFTER, id),
+    };
+    let other: i64 = db
+        .one(other_side, &[&thread, &id, &COUNTED_FROM_THE_OTHER_SIDE])
         .await?;
-    if from < COUNTED_FROM_THE_END {
-        Ok(extent.total - from)
+    if other < COUNTED_FROM_THE_OTHER_SIDE {
+        Ok(extent.total - other)
     } else {
-        db.one(&COUNT_BEFORE, &[&thread, &id]).await
+        db.one(own_side, &[&thread, &id]).await
     }
 }
 
@@ -250,7 +268,7 @@ mod tests {
     #[test]
     fn pages_are_walked_to_from_whichever_end_is_nearer() {
         let (_dir, conn) = planning_database();
-        let total = COUNTED_FROM_THE_END + 50;
+        let total = COUNTED_FROM_THE_OTHER_SIDE + 50;
         conn.execute_batch(&format!(
             "INSERT INTO users (id, username, password, date_joined) VALUES (1, 'a', '', 0), (2, 'b', '', 0);
              INSERT INTO threads (id, user_low, user_high, created, updated) VALUES (1, 1, 2, 0, 0);
@@ -262,13 +280,15 @@ mod tests {
         let db = reader(&conn);
         let extent: Extent = run_now(db.one(&TOTAL, &[&1_i64])).unwrap();
         assert_eq!((extent.total, extent.last), (total, Some(total)));
-        // `edge` is the last id with the bound's number of messages at or after it: up to it
-        // the messages before are counted, past it those at or after.
-        let edge = total - COUNTED_FROM_THE_END + 1;
-        // Ids are 1..=total, so `id - 1` messages come before each.
+        // Ids are 1..=total: `id - 1` messages come before each and `total - id` after. Up
+        // to `edge` the other side holds the bound's number or more, and is not counted.
+        let edge = total - COUNTED_FROM_THE_OTHER_SIDE + 1;
         for id in [1, 2, edge - 1, edge, edge + 1, total - 1, total] {
-            let counted = run_now(count_before(&db, 1, extent, id)).unwrap();
-            assert_eq!(counted, id - 1, "before {id}");
+            let before = run_now(count_beside(&db, 1, extent, Beside::Before(id))).unwrap();
+            assert_eq!(before, id - 1, "before {id}");
+            let mirror = total + 1 - id;
+            let after = run_now(count_beside(&db, 1, extent, Beside::After(mirror))).unwrap();
+            assert_eq!(after, total - mirror, "after {mirror}");
         }
         // Offsets in either half, the last page cut short, and past the end.
         for (offset, limit, expected) in [
