@@ -80,13 +80,25 @@ pub(crate) static COUNT_AFTER: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id > $2");
 pub(crate) static COUNT_BEFORE: Sql =
     Sql::new("SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id < $2");
-/// How many of a thread's messages are at or after an id, counting at most `$3`.
+/// A thread's total, and how many of its messages are at or after an id, counting at most
+/// `$3` ([`Sides`]). One statement, so that on PostgreSQL (a read is not one snapshot there)
+/// both numbers are of the same moment.
 pub(crate) static COUNT_FROM: Sql = Sql::new(
-    "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE thread_id = $1 AND id >= $2 LIMIT $3) AS s",
+    "SELECT t.message_count AS total, (
+         SELECT COUNT(*) FROM (
+             SELECT 1 FROM messages WHERE thread_id = $1 AND id >= $2 LIMIT $3
+         ) AS s
+     ) AS other
+     FROM threads t WHERE t.id = $1",
 );
-/// How many of a thread's messages are at or before an id, counting at most `$3`.
+/// [`COUNT_FROM`] for the messages at or before an id.
 pub(crate) static COUNT_UP_TO: Sql = Sql::new(
-    "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE thread_id = $1 AND id <= $2 LIMIT $3) AS s",
+    "SELECT t.message_count AS total, (
+         SELECT COUNT(*) FROM (
+             SELECT 1 FROM messages WHERE thread_id = $1 AND id <= $2 LIMIT $3
+         ) AS s
+     ) AS other
+     FROM threads t WHERE t.id = $1",
 );
 /// Most messages [`count_beside`] counts on the other side of its id before it counts its
 /// own side instead.
@@ -155,11 +167,11 @@ async fn page_of(
             db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::After { id, limit } => (
-            count_beside(db, thread, extent, Beside::After(id)).await?,
+            count_beside(db, thread, Beside::After(id)).await?,
             db.rows(&AFTER, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::Before { id, limit } => (
-            count_beside(db, thread, extent, Beside::Before(id)).await?,
+            count_beside(db, thread, Beside::Before(id)).await?,
             db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::Between {
@@ -212,18 +224,33 @@ enum Beside {
 /// everything after a page near its start (reading on from an old message). Those on one
 /// side are the total less those on the other (and the id's own), and when those are few,
 /// they are counted instead.
-async fn count_beside(db: &impl Db, thread: i64, extent: Extent, side: Beside) -> StoreResult<i64> {
+async fn count_beside(db: &impl Db, thread: i64, side: Beside) -> StoreResult<i64> {
     let (other_side, own_side, id) = match side {
         Beside::Before(id) => (&COUNT_FROM, &COUNT_BEFORE, id),
         Beside::After(id) => (&COUNT_UP_TO, &COUNT_AFTER, id),
     };
-    let other: i64 = db
-        .one(other_side, &[&thread, &id, &COUNTED_FROM_THE_OTHER_SIDE])
+    let sides: Option<Sides> = db
+        .row(other_side, &[&thread, &id, &COUNTED_FROM_THE_OTHER_SIDE])
         .await?;
-    if other < COUNTED_FROM_THE_OTHER_SIDE {
-        Ok(extent.total - other)
-    } else {
-        db.one(own_side, &[&thread, &id]).await
+    match sides {
+        None => Ok(0),
+        Some(Sides { total, other }) if other < COUNTED_FROM_THE_OTHER_SIDE => Ok(total - other),
+        Some(_) => db.one(own_side, &[&thread, &id]).await,
+    }
+}
+
+/// A row of [`COUNT_FROM`] or [`COUNT_UP_TO`].
+struct Sides {
+    total: i64,
+    other: i64,
+}
+
+impl FromRow for Sides {
+    fn from_row(row: &impl Row) -> StoreResult<Sides> {
+        Ok(Sides {
+            total: row.get("total")?,
+            other: row.get("other")?,
+        })
     }
 }
 
@@ -284,10 +311,10 @@ mod tests {
         // to `edge` the other side holds the bound's number or more, and is not counted.
         let edge = total - COUNTED_FROM_THE_OTHER_SIDE + 1;
         for id in [1, 2, edge - 1, edge, edge + 1, total - 1, total] {
-            let before = run_now(count_beside(&db, 1, extent, Beside::Before(id))).unwrap();
+            let before = run_now(count_beside(&db, 1, Beside::Before(id))).unwrap();
             assert_eq!(before, id - 1, "before {id}");
             let mirror = total + 1 - id;
-            let after = run_now(count_beside(&db, 1, extent, Beside::After(mirror))).unwrap();
+            let after = run_now(count_beside(&db, 1, Beside::After(mirror))).unwrap();
             assert_eq!(after, total - mirror, "after {mirror}");
         }
         // Offsets in either half, the last page cut short, and past the end.
