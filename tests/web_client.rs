@@ -327,6 +327,15 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
         "Bob's composer replying",
     )
     .await;
+    assert_eq!(
+        bob.js(
+            &format!("return {}.classList.contains('active');", stored(hello)),
+            json!([])
+        )
+        .await,
+        json!(false),
+        "the actions row closes once Reply moved Bob to the message box"
+    );
     let reply = "Yes! 12:30 at the usual place?";
     let input = bob.css("#message-input").await;
     bob.type_into(&input, reply).await;
@@ -418,6 +427,13 @@ async fn alice_and_bob_chat_live_in_two_browsers() {
         "Alice's open actions and focus stay when Bob's reaction arrives"
     );
     bob.wait_for(&chip(2, true), "👍 2 on Bob's screen").await;
+    // Tapping a reaction chip is not opening the message's actions, though the chip is redrawn
+    // with its new count and gets its focus back.
+    assert_eq!(
+        bob.js(&format!("return {active};"), json!([])).await,
+        json!(false),
+        "Bob's tap on the chip left his message's actions closed"
+    );
     step(started, "reactions on both screens");
 
     // Alice edits a message; Bob sees the new text, marked edited.

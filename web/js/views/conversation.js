@@ -20,6 +20,7 @@ const toLatestBtn = $('to-latest');
 
 const cache = new Map(); // key → {node, sig}
 const redrawn = new Map(); // during a render: replaced node → its new copy
+let refocusing = false; // a render is putting focus back where it was
 let stuck = true; // keep the newest message in view
 let lastScrollAt = 0; // the reader's last scroll (see renderWhenStill)
 let deferred = null; // a render waiting for the scrolling to pause
@@ -206,7 +207,13 @@ function render(reason) {
     keep = old && counterpart(focused, old, redrawn.get(old));
   }
   redrawn.clear();
-  if (keep && keep.isConnected && document.activeElement !== keep) keep.focus({ preventScroll: true });
+  if (keep && keep.isConnected && document.activeElement !== keep) {
+    // Focus put back is not the reader moving it: it must not open a message's actions (a
+    // tapped reaction chip, redrawn with its new count, would open them).
+    refocusing = true;
+    keep.focus({ preventScroll: true });
+    refocusing = false;
+  }
 
   if (reason === 'ready' || reason === 'latest') position();
   else if (wasBottom && !conv.hasNewer) toBottom();
@@ -327,9 +334,12 @@ document.addEventListener('visibilitychange', markVisible);
 async function act(kind, m, arg) {
   try {
     switch (kind) {
+      // Both move on to the message box: the actions row has done its job.
       case 'reply':
+        setActive(null);
         return composer.replyTo(m);
       case 'edit':
+        setActive(null);
         return composer.edit(m);
       case 'react': {
         const { openPicker } = await import('./picker.js'); // loaded when first needed
@@ -399,7 +409,7 @@ let pressing = false;
 feed.addEventListener('pointerdown', () => { pressing = true; }, true);
 for (const type of ['pointerup', 'pointercancel']) addEventListener(type, () => { pressing = false; }, true);
 feed.addEventListener('focusin', (e) => {
-  if (!pressing) setActive(e.target.closest('.message'));
+  if (!pressing && !refocusing) setActive(e.target.closest('.message'));
 });
 feed.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') {
