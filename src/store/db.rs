@@ -180,10 +180,6 @@ pub trait Tx: Db {
 
     /// A username changed (it appears in other users' thread lists).
     fn user_renamed(&mut self);
-
-    /// Indexes a message for search under `terms` (SQLite's index; PostgreSQL computes its
-    /// own column and ignores this) before this transaction commits: see [`super::search`].
-    fn index_for_search(&mut self, message: i64, terms: String);
 }
 
 pub(crate) fn vanished() -> StoreError {

@@ -305,7 +305,7 @@ async fn post(
             )
             .await?;
         files::attach(tx, inserted.id, &message.files).await?;
-        search::index(tx, members.users, &inserted);
+        search::index(tx, &inserted).await?;
         fresh.push(inserted.clone());
         stored.push(inserted);
     }
@@ -343,7 +343,7 @@ async fn edit(tx: &mut impl Tx, id: i64, text: &str) -> StoreResult<Edited> {
     }
     let now = tx.now();
     let edited: Message = tx.one(&EDIT, &[&id, &text, &now]).await?;
-    search::reindex(tx, members.users, &edited).await?;
+    search::reindex(tx, &edited).await?;
     // The old text leaves the logs: earlier events of this message now carry it as it is.
     events::rewrite_message(tx, &edited).await?;
     let payload = Payload::MessageUpdated { message: &edited };

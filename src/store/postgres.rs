@@ -385,9 +385,6 @@ impl Tx for PgTx<'_> {
     fn user_renamed(&mut self) {
         self.commit.renamed = true;
     }
-
-    /// Nothing to do: the `search` column is generated from the text.
-    fn index_for_search(&mut self, _message: i64, _terms: String) {}
 }
 
 impl PgTx<'_> {

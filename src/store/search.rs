@@ -6,14 +6,17 @@
 //!   lookup of the searching user's own terms (a prefix too), so it costs what the user's
 //!   matches cost, however common the word is in everyone's messages (searching a word in
 //!   half of a million messages: 80 ms p99 with a shared index and a user term, 1 ms this way;
-//!   `cargo bench --bench search`). New and edited messages are indexed in the writing
-//!   transaction, at its end ([`index_batch`]); a trigger drops deleted ones; [`rebuild`]
-//!   fills it after a bulk load or when [`INDEX_VERSION`] changes.
+//!   `cargo bench --bench search`). New and edited messages are queued in the writing
+//!   transaction and indexed together by the writer ([`queue`]: within a second, or as soon
+//!   as someone searches); a trigger drops deleted ones; [`rebuild`] fills it after a bulk
+//!   load or when [`INDEX_VERSION`] changes.
 //! - PostgreSQL: a `tsvector` of the `simple` configuration (no stemming: names and words of
 //!   any language match as typed) with a GIN index, narrowed to the user's threads.
 //!
-//! Both keep accents (`café` does not match `cafe`), and both see an edit or a delete in the
-//! same transaction.
+//! Both keep accents (`café` does not match `cafe`), and a search on either sees every post,
+//! edit and delete that was answered before it began.
+
+mod queue;
 
 use std::sync::LazyLock;
 
@@ -23,6 +26,7 @@ use super::{
     messages::{self, Message},
     read_apart, write,
 };
+pub(crate) use queue::{AfterCommit, SearchQueue};
 
 /// Most words one search takes (more are ignored).
 pub const MAX_WORDS: usize = 16;
@@ -136,7 +140,6 @@ static POSTGRES_PAGE: LazyLock<Sql> = LazyLock::new(|| {
 });
 
 static INDEX: Sql = Sql::new("INSERT INTO messages_fts (rowid, terms) VALUES ($1, $2)");
-const KEPT: &str = "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)";
 static UNINDEX: Sql = Sql::new("DELETE FROM messages_fts WHERE rowid = $1");
 static CLEAR: Sql = Sql::new("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')");
 /// Merges the index into one segment. Each term of a query is looked up in every segment, and
@@ -151,53 +154,20 @@ static INDEX_VERSION_NOW: Sql = Sql::new("PRAGMA user_version");
 static SET_INDEX_VERSION: LazyLock<Sql> =
     LazyLock::new(|| Sql::owned(format!("PRAGMA user_version = {INDEX_VERSION}")));
 
-/// Indexes a new message (SQLite; PostgreSQL computes its column itself).
-pub(crate) fn index(tx: &mut impl Tx, users: [i64; 2], message: &Message) {
+/// Queues a new message for the index (SQLite; PostgreSQL computes its column itself).
+pub(crate) async fn index(tx: &mut impl Tx, message: &Message) -> StoreResult<()> {
     if tx.dialect() == Dialect::Sqlite {
-        tx.index_for_search(message.id, terms(users, message.thread, &message.text));
+        tx.execute(&queue::QUEUE, &[&message.id]).await?;
     }
+    Ok(())
 }
 
-/// Indexes an edited message anew.
-pub(crate) async fn reindex(
-    tx: &mut impl Tx,
-    users: [i64; 2],
-    message: &Message,
-) -> StoreResult<()> {
+/// Takes an edited message out of the index and queues it again, to be indexed as it is then.
+pub(crate) async fn reindex(tx: &mut impl Tx, message: &Message) -> StoreResult<()> {
     if tx.dialect() == Dialect::Sqlite {
         tx.execute(&UNINDEX, &[&message.id]).await?;
     }
-    index(tx, users, message);
-    Ok(())
-}
-
-/// Indexes the messages a batch of SQLite write jobs asked for ([`Tx::index_for_search`]), once
-/// its jobs are done and outside their savepoints. FTS5 writes what it holds as a new segment
-/// of its index (and merges segments) whenever a savepoint opens or ends, so indexing inside
-/// each job (one savepoint per job) wrote a segment per message: 38 % of the writer's time.
-/// The last terms given for a message win (posted and edited in one batch), and a message
-/// that is gone by then (deleted later in the batch) is not indexed. Still the same
-/// transaction: a search sees every message whose post was answered.
-pub(crate) fn index_batch(
-    conn: &rusqlite::Connection,
-    to_index: &[(i64, String)],
-) -> rusqlite::Result<()> {
-    // The last terms given for each message, in ascending order of id: FTS5 writes out what
-    // it holds whenever a rowid comes that is lower than the one before.
-    let mut last = std::collections::BTreeMap::new();
-    for (message, terms) in to_index {
-        last.insert(*message, terms);
-    }
-    let mut kept = conn.prepare_cached(KEPT)?;
-    // A plain INSERT ... VALUES: a statement that may write several rows (INSERT ... SELECT)
-    // opens a statement savepoint, which would make FTS5 write out once per message again.
-    let mut insert = conn.prepare_cached(INDEX.text(Dialect::Sqlite))?;
-    for (message, terms) in last {
-        if kept.query_row([message], |row| row.get::<_, bool>(0))? {
-            insert.execute(rusqlite::params![message, terms])?;
-        }
-    }
-    Ok(())
+    index(tx, message).await
 }
 
 /// A message as the index needs it.
@@ -226,6 +196,7 @@ pub(crate) async fn rebuild(tx: &impl Tx) -> StoreResult<()> {
         return Ok(());
     }
     tx.execute(&CLEAR, &[]).await?;
+    tx.execute(&queue::EMPTY, &[]).await?;
     let mut after = 0_i64;
     loop {
         let batch: Vec<ToIndex> = tx.rows(&TO_INDEX, &[&after]).await?;
@@ -275,6 +246,20 @@ async fn search(
     }
 }
 
+/// [`search`], or `None` when messages wait in the SQLite index's queue (in this snapshot).
+async fn search_unless_queued(
+    db: &impl Db,
+    user: i64,
+    words: &[String],
+    thread: Option<i64>,
+    page: (i64, i64),
+) -> StoreResult<Option<Counted<Message>>> {
+    if db.dialect() == Dialect::Sqlite && db.one::<bool>(&queue::WAITING, &[]).await? {
+        return Ok(None);
+    }
+    search(db, user, words, thread, page).await.map(Some)
+}
+
 impl Store {
     /// Builds the SQLite search index when it is missing or of another [`INDEX_VERSION`]
     /// (a database that an older binary migrated, or a fresh one).
@@ -303,6 +288,18 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Counted<Message>> {
+        let words = std::sync::Arc::new(words);
+        let first = words.clone();
+        let found = read_apart!(self, |db| search_unless_queued(db, user, &first, thread, (
+            limit, offset
+        ))
+        .await)?;
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        if let Store::Sqlite(engine) = self {
+            engine.index_search_queue().await?;
+        }
         read_apart!(self, |db| search(db, user, &words, thread, (limit, offset))
             .await)
     }

@@ -100,8 +100,8 @@ pub struct SqliteTx<'c> {
     conn: &'c Connection,
     now: Timestamp,
     commit: Commit,
-    /// Messages to index for search when the batch's jobs are done: (id, terms), in order.
-    to_index: Vec<(i64, String)>,
+    /// A job asked for the search queue to be indexed in this transaction.
+    index_search_queue: bool,
 }
 
 /// Polls a future that never waits (every SQLite call completes at once) to its end.
@@ -340,6 +340,15 @@ impl SqliteStore {
             .map_err(|_| StoreError::Other(anyhow::anyhow!("a database read failed")))?
     }
 
+    /// Indexes for search every message queued until now ([`super::search::SearchQueue`]).
+    pub async fn index_search_queue(&self) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.index_search_queue = true;
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs `work` in the writer's next transaction; answers once it is durable.
     pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
@@ -487,11 +496,6 @@ impl Tx for SqliteTx<'_> {
 
     fn user_renamed(&mut self) {
         self.commit.renamed = true;
-    }
-
-    /// Kept until every job of the batch has run (see [`super::search::index_batch`]).
-    fn index_for_search(&mut self, message: i64, terms: String) {
-        self.to_index.push((message, terms));
     }
 }
 

@@ -1,13 +1,14 @@
 //! The SQLite engine's one writer thread: it drains whatever write jobs are waiting into one
 //! transaction (group commit), each job inside its own SAVEPOINT so a failing job rolls back
 //! alone; every job of the batch learns its outcome only after the COMMIT that made it durable,
-//! once the caches ([`super::Caches`]) and the commit hook have been told. Messages are
-//! indexed for search after the batch's jobs ([`search::index_batch`]). Between batches it
-//! notices commits made by other processes ([`ForeignWrites`]).
+//! once the caches ([`super::Caches`]) and the commit hook have been told. After a batch's
+//! jobs it indexes for search the messages queued when they are due ([`SearchQueue`]).
+//! Between batches it notices commits made by other processes ([`ForeignWrites`]).
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{Arc, OnceLock},
+    time::Duration,
 };
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -17,7 +18,11 @@ use tokio::sync::oneshot;
 use super::{Caches, CommitHook, SqliteTx};
 use crate::{
     clock::Timestamp,
-    store::{Commit, StoreError, StoreResult, search, user_cache::FOREIGN_WRITES_CHECKED_EVERY},
+    store::{
+        Commit, StoreError, StoreResult,
+        search::{AfterCommit, SearchQueue},
+        user_cache::FOREIGN_WRITES_CHECKED_EVERY,
+    },
 };
 
 /// Most write jobs one transaction takes.
@@ -72,14 +77,28 @@ pub(super) fn writer_loop(
     caches: &Caches,
 ) {
     let mut foreign = ForeignWrites::new(&conn);
+    let mut search = SearchQueue::default();
+    // What a crash left queued.
+    index_search_queue(&mut search, &conn);
     loop {
-        let first = match jobs.recv_timeout(FOREIGN_WRITES_CHECKED_EVERY) {
+        let wait = search
+            .due_in()
+            .map_or(FOREIGN_WRITES_CHECKED_EVERY, |due| {
+                due.min(FOREIGN_WRITES_CHECKED_EVERY)
+            });
+        let first = match jobs.recv_timeout(wait) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
                 foreign.check(&conn, caches);
+                if search.due_in() == Some(Duration::ZERO) {
+                    index_search_queue(&mut search, &conn);
+                }
                 continue;
             }
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Disconnected) => {
+                index_search_queue(&mut search, &conn);
+                break;
+            }
         };
         foreign.check(&conn, caches);
         let mut batch = vec![first];
@@ -90,9 +109,10 @@ pub(super) fn writer_loop(
             }
         }
         metrics::histogram!("simple_chat_sqlite_write_batch_size").record(batch.len() as f64);
-        let outcome = run_batch(&conn, &mut batch);
+        let outcome = run_batch(&conn, &mut batch, &search);
         match outcome {
-            Ok(commit) => {
+            Ok((commit, after)) => {
+                search.after_commit(after);
                 caches.apply(&commit);
                 if !commit.is_empty()
                     && let Some(hook) = hook.get()
@@ -111,6 +131,13 @@ pub(super) fn writer_loop(
                 }
             }
         }
+    }
+}
+
+/// Indexes what waits in the search queue now (logged when it fails: it waits for the next try).
+fn index_search_queue(search: &mut SearchQueue, conn: &Connection) {
+    if let Err(error) = search.index_now(conn) {
+        tracing::error!(%error, "indexing queued messages for search failed");
     }
 }
 
@@ -145,45 +172,52 @@ fn data_version(conn: &Connection) -> Option<i64> {
         .ok()
 }
 
-/// Runs a batch of jobs in one transaction; returns what the batch changed for the hook.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<Commit> {
+/// Runs a batch of jobs in one transaction; returns what the batch changed for the hook, and
+/// what the search queue holds after it.
+fn run_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn WriteJob>],
+    search: &SearchQueue,
+) -> rusqlite::Result<(Commit, AfterCommit)> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let mut tx = SqliteTx {
         conn,
         now: Timestamp::now(),
         commit: Commit::default(),
-        to_index: Vec::new(),
+        index_search_queue: false,
     };
     for job in batch.iter_mut() {
         conn.execute_batch("SAVEPOINT job")?;
         tx.now = Timestamp::now();
-        let before = (tx.commit.mark(), tx.to_index.len());
+        let before = tx.commit.mark();
         if job.run(&mut tx) {
             conn.execute_batch("RELEASE job")?;
         } else {
-            tx.commit.rewind(before.0);
-            tx.to_index.truncate(before.1);
+            tx.commit.rewind(before);
             conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
         }
     }
-    search::index_batch(conn, &tx.to_index)?;
+    let after = search.before_commit(conn, tx.index_search_queue)?;
     conn.execute_batch("COMMIT")?;
     let mut commit = tx.commit;
     commit.dedup();
-    Ok(commit)
+    Ok((commit, after))
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::super::SqliteStore;
+    use super::super::{SqliteStore, run_now};
     use crate::store::{
         Store, StoreError,
-        db::Tx,
+        db::{Db, Sql},
         messages::{Edited, NewMessage, Posted},
         users::NewUser,
     };
+
+    static DURIAN: Sql = Sql::new("UPDATE messages SET text = 'durian' WHERE id = $1");
+    static QUEUE: Sql = Sql::new("INSERT INTO search_queue (message_id) VALUES ($1)");
 
     fn user(name: &str) -> NewUser {
         NewUser {
@@ -279,13 +313,16 @@ mod tests {
             async move { store.delete_message(gone).await }
         });
         queued(&sqlite, 4).await;
-        // A job that asks for an index entry and then fails: its entry goes with it.
+        // A job that changes a text, queues it for the index and then fails: both go.
         let failing = tokio::spawn({
             let sqlite = sqlite.clone();
             async move {
                 sqlite
                     .write(move |tx| {
-                        tx.index_for_search(first, format!("u{alice}xdurian"));
+                        run_now(async {
+                            tx.execute(&DURIAN, &[&first]).await?;
+                            tx.execute(&QUEUE, &[&first]).await
+                        })?;
                         Err::<(), _>(StoreError::Other(anyhow::anyhow!("refused")))
                     })
                     .await
