@@ -290,9 +290,13 @@ impl Store {
     ) -> StoreResult<Counted<Message>> {
         let words = std::sync::Arc::new(words);
         let first = words.clone();
-        let found = read_apart!(self, |db| search_unless_queued(db, user, &first, thread, (
-            limit, offset
-        ))
+        let found = read_apart!(self, |db| search_unless_queued(
+            db,
+            user,
+            &first,
+            thread,
+            (limit, offset)
+        )
         .await)?;
         if let Some(found) = found {
             return Ok(found);

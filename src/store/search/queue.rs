@@ -59,8 +59,9 @@ impl SearchQueue {
     /// waits), when it holds [`MAX_QUEUED`] messages, or when the oldest has waited
     /// [`MAX_WAIT`].
     pub fn before_commit(&self, conn: &Connection, asked: bool) -> rusqlite::Result<AfterCommit> {
-        let (low, high): (Option<i64>, Option<i64>) =
-            conn.prepare_cached(SPAN)?.query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let (low, high): (Option<i64>, Option<i64>) = conn
+            .prepare_cached(SPAN)?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
         let (Some(low), Some(high)) = (low, high) else {
             return Ok(AfterCommit { waiting: false });
         };
@@ -83,7 +84,8 @@ impl SearchQueue {
 
     /// How long the writer may wait for a job before the queue is due (`None`: nothing waits).
     pub fn due_in(&self) -> Option<Duration> {
-        self.since.map(|since| MAX_WAIT.saturating_sub(since.elapsed()))
+        self.since
+            .map(|since| MAX_WAIT.saturating_sub(since.elapsed()))
     }
 
     /// Indexes whatever is queued in a transaction of its own: when the writer starts (what a
@@ -135,8 +137,7 @@ mod tests {
         users::NewUser,
     };
 
-    static INDEXED: Sql =
-        Sql::new("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH $1");
+    static INDEXED: Sql = Sql::new("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH $1");
     static LEFT_BEHIND: Sql = Sql::new(
         "INSERT INTO messages (thread_id, sender_id, text, created) VALUES ($1, $2, $3, 0)
          RETURNING id",
@@ -247,10 +248,7 @@ mod tests {
         assert!(waiting(&chat.sqlite).await);
         chat.post(texts(1, "last")).await;
         assert!(!waiting(&chat.sqlite).await);
-        assert_eq!(
-            chat.indexed(&chat.sqlite, "early").await,
-            MAX_QUEUED - 1
-        );
+        assert_eq!(chat.indexed(&chat.sqlite, "early").await, MAX_QUEUED - 1);
         assert_eq!(chat.indexed(&chat.sqlite, "last").await, 1);
     }
 

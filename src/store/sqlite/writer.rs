@@ -81,11 +81,9 @@ pub(super) fn writer_loop(
     // What a crash left queued.
     index_search_queue(&mut search, &conn);
     loop {
-        let wait = search
-            .due_in()
-            .map_or(FOREIGN_WRITES_CHECKED_EVERY, |due| {
-                due.min(FOREIGN_WRITES_CHECKED_EVERY)
-            });
+        let wait = search.due_in().map_or(FOREIGN_WRITES_CHECKED_EVERY, |due| {
+            due.min(FOREIGN_WRITES_CHECKED_EVERY)
+        });
         let first = match jobs.recv_timeout(wait) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
