@@ -90,18 +90,35 @@ impl SearchQueue {
 
     /// Indexes whatever is queued in a transaction of its own: when the writer starts (what a
     /// crash left queued), when the queue is due and no job came, and when the writer stops.
+    /// After a failure the queue is tried again [`MAX_WAIT`] later.
     pub fn index_now(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let after = match self.before_commit(conn, true) {
-            Ok(after) => after,
-            Err(error) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(error);
+        let attempt = || -> rusqlite::Result<AfterCommit> {
+            // Only a queue with something in it takes the write lock (a CLI command's store
+            // starts a writer too, on a database that may be busy or read-only).
+            let waiting: bool = conn
+                .prepare_cached(WAITING.text(Dialect::Sqlite))?
+                .query_row([], |row| row.get(0))?;
+            if !waiting {
+                return Ok(AfterCommit { waiting: false });
             }
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let after = self.before_commit(conn, true)?;
+            conn.execute_batch("COMMIT")?;
+            Ok(after)
         };
-        conn.execute_batch("COMMIT")?;
-        self.after_commit(after);
-        Ok(())
+        match attempt() {
+            Ok(after) => {
+                self.after_commit(after);
+                Ok(())
+            }
+            Err(error) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                self.since = Some(Instant::now());
+                Err(error)
+            }
+        }
     }
 }
 
