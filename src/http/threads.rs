@@ -18,7 +18,7 @@ use crate::{
     domain::{FieldErrors, Fields},
     error::Error,
     policy,
-    store::ThreadView,
+    store::{Pair, ThreadView},
 };
 
 /// `{"user1": "<username>", "user2": "<username>"}`.
@@ -55,13 +55,18 @@ pub async fn create(
     Body(request): Body<NewThread>,
 ) -> ApiResult<Response> {
     let mut errors = FieldErrors::default();
-    let mut found = [None, None];
-    for (i, (field, name)) in [("user1", &request.user1), ("user2", &request.user2)]
-        .into_iter()
-        .enumerate()
+    let Pair {
+        users: found,
+        thread: existing,
+    } = state
+        .store
+        .pair_by_usernames([request.user1.clone(), request.user2.clone()], user.id)
+        .await?;
+    for (found, (field, name)) in found
+        .iter()
+        .zip([("user1", &request.user1), ("user2", &request.user2)])
     {
-        found[i] = state.store.user_by_username(name).await?;
-        if found[i].is_none() {
+        if found.is_none() {
             errors.add(field, format!("User \"{name}\" does not exist."));
         }
     }
@@ -76,7 +81,7 @@ pub async fn create(
     };
     policy::may_create_thread(&user, &a, &b)?;
     // Only a thread that does not exist yet counts against --thread-rate.
-    if let Some(existing) = state.store.thread_of_pair(a.id, b.id, user.id).await? {
+    if let Some(existing) = existing {
         return Ok((StatusCode::OK, Json(existing)).into_response());
     }
     if state.store.blocked_between(a.id, b.id).await? {

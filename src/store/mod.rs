@@ -42,7 +42,7 @@ pub mod users;
 
 pub use events::Event;
 pub use messages::{Message, MessageWindow, NewMessage};
-pub use threads::{Participant, ThreadMembers, ThreadView};
+pub use threads::{Pair, Participant, ThreadMembers, ThreadView};
 pub use users::{NewUser, User, UserChanges};
 
 mod migrations {

@@ -13,9 +13,18 @@ use super::{
     files,
     list_cache::{KeptList, List},
     messages::{self, Message},
-    read, write,
+    read,
+    users::{self, User},
+    write,
 };
 use crate::clock::Timestamp;
+
+/// Two users looked up by username, and their thread (see [`Store::pair_by_usernames`]).
+#[derive(Debug)]
+pub struct Pair {
+    pub users: [Option<User>; 2],
+    pub thread: Option<ThreadView>,
+}
 
 /// A user as anyone signed in may see them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -219,20 +228,30 @@ impl Store {
         read!(self, |db| view(db, id, viewer).await)
     }
 
-    /// The existing thread of two users, as `viewer` sees it.
-    pub async fn thread_of_pair(
+    /// Two users by username and, when both exist and differ, their thread as `viewer` sees
+    /// it: what creating a thread reads first, in one snapshot (where it took three reads).
+    pub async fn pair_by_usernames(
         &self,
-        a: i64,
-        b: i64,
+        usernames: [String; 2],
         viewer: i64,
-    ) -> StoreResult<Option<ThreadView>> {
-        let (low, high) = (a.min(b), a.max(b));
+    ) -> StoreResult<Pair> {
         read!(self, |db| {
-            let id: Option<i64> = db.row(&BY_PAIR, &[&low, &high]).await?;
-            match id {
-                Some(id) => view(db, id, viewer).await,
-                None => Ok(None),
-            }
+            let users = [
+                users::by_username(db, &usernames[0]).await?,
+                users::by_username(db, &usernames[1]).await?,
+            ];
+            let thread = match &users {
+                [Some(a), Some(b)] if a.id != b.id => {
+                    let (low, high) = (a.id.min(b.id), a.id.max(b.id));
+                    let id: Option<i64> = db.row(&BY_PAIR, &[&low, &high]).await?;
+                    match id {
+                        Some(id) => view(db, id, viewer).await?,
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
+            Ok(Pair { users, thread })
         })
     }
 

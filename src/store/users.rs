@@ -168,6 +168,10 @@ pub(crate) async fn by_id(db: &impl Db, id: i64) -> StoreResult<Option<User>> {
     db.row(&BY_ID, &[&id]).await
 }
 
+pub(crate) async fn by_username(db: &impl Db, username: &str) -> StoreResult<Option<User>> {
+    db.row(&BY_USERNAME, &[&username]).await
+}
+
 async fn search(
     db: &impl Db,
     pattern: &str,
@@ -232,7 +236,7 @@ impl Store {
 
     pub async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let username = username.to_owned();
-        read!(self, |db| db.row(&BY_USERNAME, &[&username]).await)
+        read!(self, |db| by_username(db, &username).await)
     }
 
     /// Users whose username (with `everywhere`, also email or names) contains `term`
