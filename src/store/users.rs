@@ -74,6 +74,23 @@ pub struct NewUser {
     pub is_superuser: bool,
 }
 
+#[cfg(test)]
+impl NewUser {
+    /// An active user with only a username (no password, not staff), for the store's tests.
+    pub fn named(username: &str) -> NewUser {
+        NewUser {
+            username: username.into(),
+            password_hash: String::new(),
+            email: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+        }
+    }
+}
+
 /// Changes to a user; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct UserChanges {

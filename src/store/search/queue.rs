@@ -184,17 +184,7 @@ mod tests {
         let (store, sqlite) = open(&url).await;
         let mut ids = Vec::new();
         for name in ["alice", "bob"] {
-            let user = NewUser {
-                username: name.into(),
-                password_hash: String::new(),
-                email: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                is_active: true,
-                is_staff: false,
-                is_superuser: false,
-            };
-            ids.push(store.create_user(user).await.unwrap().id);
+            ids.push(store.create_user(NewUser::named(name)).await.unwrap().id);
         }
         let (thread, _) = store.create_thread(ids[0], ids[1], ids[0]).await.unwrap();
         Chat {

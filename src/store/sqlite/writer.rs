@@ -217,19 +217,6 @@ mod tests {
     static DURIAN: Sql = Sql::new("UPDATE messages SET text = 'durian' WHERE id = $1");
     static QUEUE: Sql = Sql::new("INSERT INTO search_queue (message_id) VALUES ($1)");
 
-    fn user(name: &str) -> NewUser {
-        NewUser {
-            username: name.into(),
-            password_hash: String::new(),
-            email: String::new(),
-            first_name: String::new(),
-            last_name: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-        }
-    }
-
     fn text(text: &str) -> Vec<NewMessage> {
         vec![NewMessage {
             text: text.into(),
@@ -263,8 +250,8 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("batch.sqlite3").display());
         let (sqlite, _) = SqliteStore::open(&url).unwrap();
         let store = Store::Sqlite(sqlite.clone());
-        let alice = store.create_user(user("alice")).await.unwrap().id;
-        let bob = store.create_user(user("bob")).await.unwrap().id;
+        let alice = store.create_user(NewUser::named("alice")).await.unwrap().id;
+        let bob = store.create_user(NewUser::named("bob")).await.unwrap().id;
         let (thread, _) = store.create_thread(alice, bob, alice).await.unwrap();
         let post = |store: &Store, words: &str| {
             let (store, batch) = (store.clone(), text(words));
