@@ -218,6 +218,18 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
     Ok(true)
 }
 
+/// The thread of two users as `viewer` sees it; `None` when they are one user or have none.
+async fn thread_of(db: &impl Db, [a, b]: [i64; 2], viewer: i64) -> StoreResult<Option<ThreadView>> {
+    if a == b {
+        return Ok(None);
+    }
+    let id: Option<i64> = db.row(&BY_PAIR, &[&a.min(b), &a.max(b)]).await?;
+    match id {
+        Some(id) => view(db, id, viewer).await,
+        None => Ok(None),
+    }
+}
+
 impl Store {
     pub async fn thread_members(&self, id: i64) -> StoreResult<Option<ThreadMembers>> {
         read!(self, |db| members(db, id).await)
@@ -229,30 +241,37 @@ impl Store {
     }
 
     /// Two users by username and, when both exist and differ, their thread as `viewer` sees
-    /// it: what creating a thread reads first, in one snapshot (where it took three reads).
+    /// it: what creating a thread reads first. Users kept in memory ([`UserCache`]: never stale
+    /// in this process) are not read again; otherwise all three are read in one snapshot.
+    ///
+    /// [`UserCache`]: super::user_cache::UserCache
     pub async fn pair_by_usernames(
         &self,
         usernames: [String; 2],
         viewer: i64,
     ) -> StoreResult<Pair> {
-        read!(self, |db| {
+        let cache = self.user_cache();
+        if let [Some(a), Some(b)] = usernames.each_ref().map(|name| cache.by_username(name)) {
+            let (ids, users) = ([a.id, b.id], [Some(a), Some(b)]);
+            let thread = read!(self, |db| thread_of(db, ids, viewer).await)?;
+            return Ok(Pair { users, thread });
+        }
+        let ticket = cache.ticket();
+        let pair = read!(self, |db| {
             let users = [
                 users::by_username(db, &usernames[0]).await?,
                 users::by_username(db, &usernames[1]).await?,
             ];
             let thread = match &users {
-                [Some(a), Some(b)] if a.id != b.id => {
-                    let (low, high) = (a.id.min(b.id), a.id.max(b.id));
-                    let id: Option<i64> = db.row(&BY_PAIR, &[&low, &high]).await?;
-                    match id {
-                        Some(id) => view(db, id, viewer).await?,
-                        None => None,
-                    }
-                }
+                [Some(a), Some(b)] => thread_of(db, [a.id, b.id], viewer).await?,
                 _ => None,
             };
             Ok(Pair { users, thread })
-        })
+        })?;
+        for user in pair.users.iter().flatten() {
+            cache.keep(ticket, user);
+        }
+        Ok(pair)
     }
 
     /// The thread of two different users as `viewer` sees it, created when there is none

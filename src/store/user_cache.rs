@@ -11,6 +11,10 @@
 //!
 //! A read that raced an eviction must not put its older row back: each eviction moves a
 //! generation on, and a row read under an older generation is not stored.
+//!
+//! Kept users are also found by username (creating a thread names both users), through a map
+//! that holds exactly the kept users' usernames: a rename or a deletion drops the user, and with
+//! it the name.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
@@ -30,7 +34,22 @@ pub struct UserCache {
 #[derive(Default)]
 struct Inner {
     users: HashMap<i64, User>,
+    /// The username of every user in `users`.
+    ids: HashMap<String, i64>,
     generation: u64,
+}
+
+impl Inner {
+    fn remove(&mut self, id: i64) {
+        if let Some(user) = self.users.remove(&id) {
+            self.ids.remove(&user.username);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.users.clear();
+        self.ids.clear();
+    }
 }
 
 /// When a read began, for [`UserCache::keep`].
@@ -40,6 +59,12 @@ pub struct Ticket(u64);
 impl UserCache {
     pub fn get(&self, id: i64) -> Option<User> {
         self.inner.lock().ok()?.users.get(&id).cloned()
+    }
+
+    pub fn by_username(&self, username: &str) -> Option<User> {
+        let inner = self.inner.lock().ok()?;
+        let id = inner.ids.get(username)?;
+        inner.users.get(id).cloned()
     }
 
     /// Taken before reading a user from the database.
@@ -56,8 +81,10 @@ impl UserCache {
             return;
         }
         if inner.users.len() >= CAPACITY {
-            inner.users.clear();
+            inner.clear();
         }
+        inner.remove(user.id);
+        inner.ids.insert(user.username.clone(), user.id);
         inner.users.insert(user.id, user.clone());
     }
 
@@ -71,7 +98,7 @@ impl UserCache {
             };
             inner.generation += 1;
             for id in commit.users_changed.iter().chain(&commit.signed_out) {
-                inner.users.remove(id);
+                inner.remove(*id);
             }
         }
     }
@@ -80,7 +107,7 @@ impl UserCache {
     pub fn forget_all(&self) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.generation += 1;
-            inner.users.clear();
+            inner.clear();
         }
     }
 }
@@ -138,5 +165,41 @@ mod tests {
         assert!(cache.get(1).is_none());
         cache.keep(cache.ticket(), &user(1, 1));
         assert_eq!(cache.get(1).map(|u| u.token_version), Some(1));
+    }
+
+    #[test]
+    fn a_username_finds_a_kept_user_until_it_changes() {
+        let cache = UserCache::default();
+        cache.keep(cache.ticket(), &user(1, 0));
+        cache.keep(cache.ticket(), &user(2, 0));
+        assert_eq!(cache.by_username("user1").map(|u| u.id), Some(1));
+
+        // Renamed: the old name finds nobody, and the row read after the change is kept.
+        cache.apply(&Commit {
+            users_changed: vec![1],
+            ..Commit::default()
+        });
+        assert!(cache.by_username("user1").is_none());
+        let renamed = User {
+            username: "ursula".into(),
+            ..user(1, 0)
+        };
+        cache.keep(cache.ticket(), &renamed);
+        assert_eq!(cache.by_username("ursula").map(|u| u.id), Some(1));
+        assert!(cache.by_username("user1").is_none());
+
+        // Kept again under a new name without an eviction in between: the old name goes too.
+        cache.keep(cache.ticket(), &user(1, 0));
+        assert!(cache.by_username("ursula").is_none());
+        assert_eq!(cache.by_username("user1").map(|u| u.id), Some(1));
+
+        // Deleted (its tokens end), or everything forgotten.
+        cache.apply(&Commit {
+            signed_out: vec![2],
+            ..Commit::default()
+        });
+        assert!(cache.by_username("user2").is_none());
+        cache.forget_all();
+        assert!(cache.by_username("user1").is_none());
     }
 }

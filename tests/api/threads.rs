@@ -123,6 +123,47 @@ async fn an_unknown_username_is_a_400_on_that_field() {
     assert!(app.thread_ids(&alice, alice_id).await.is_empty());
 }
 
+/// Users named in a thread creation are remembered by name: a rename or a deletion must be
+/// seen by the next creation all the same.
+#[tokio::test]
+async fn a_renamed_or_deleted_user_is_seen_by_the_next_creation() {
+    let app = spawn_app().await;
+    let c = app.conversation().await;
+    let admin = app.admin_token().await;
+    let create = |user1: &'static str, user2: &'static str| {
+        let body = json!({"user1": user1, "user2": user2});
+        let (app, token) = (&app, c.alice.clone());
+        async move { parts(app.post_json("/chat/thread/", Some(&token), &body).await).await }
+    };
+    for _ in 0..2 {
+        let (status, body) = create("alice", "bob").await;
+        assert_eq!((status, id(&body)), (200, c.thread_id), "{body}");
+    }
+
+    let renamed = app
+        .patch_json(
+            &format!("/api/users/{}/", c.bob_id),
+            Some(&admin),
+            &json!({"username": "robert"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let (new_name, new_body) = create("alice", "robert").await;
+    let (old_name, old_body) = create("alice", "bob").await;
+    assert_eq!(old_name, 400, "{old_body}");
+    assert_field_error(&old_body, "user2");
+    assert_eq!((new_name, id(&new_body)), (200, c.thread_id), "{new_body}");
+    assert_eq!(new_body["participants_list"], json!(["alice", "robert"]));
+
+    let deleted = app
+        .delete(&format!("/api/users/{}/", c.bob_id), Some(&admin))
+        .await;
+    assert_eq!(deleted.status(), 204);
+    let (gone, gone_body) = create("alice", "robert").await;
+    assert_eq!(gone, 400, "{gone_body}");
+    assert_field_error(&gone_body, "user2");
+}
+
 #[tokio::test]
 async fn the_same_user_twice_is_a_400() {
     let app = spawn_app().await;
