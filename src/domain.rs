@@ -134,6 +134,19 @@ pub fn has_nul(text: &str) -> bool {
 }
 pub const NOT_A_STRING: &str = "Not a valid string.";
 pub const NOT_AN_INTEGER: &str = "A valid integer is required.";
+
+/// A JSON number that is a whole number (`5`, and `5.0` as JSON Schema and Django REST
+/// framework both take it) within `i64`; anything else (`5.5`, `"5"`, `true`) is not.
+pub fn json_integer(value: &Value) -> Option<i64> {
+    // 2^63: every whole f64 below it in magnitude fits in an i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|n| n.fract() == 0.0 && n.abs() < LIMIT)
+            .map(|n| n as i64)
+    })
+}
 pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
 
 /// DRF's description of a JSON value's type, for "expected a list but got ..." messages.
@@ -269,7 +282,7 @@ impl<'a> Fields<'a> {
     pub fn optional_id(&mut self, field: &str) -> Option<i64> {
         match self.raw(field) {
             None | Some(Value::Null) => None,
-            Some(value) => match value.as_i64() {
+            Some(value) => match json_integer(value) {
                 Some(id) => Some(id),
                 None => {
                     self.error(field, NOT_AN_INTEGER);
@@ -298,6 +311,25 @@ mod tests {
         assert!(Username::parse("semi;colon").is_err());
         assert!(Username::parse(&"a".repeat(150)).is_ok());
         assert!(Username::parse(&"a".repeat(151)).is_err());
+    }
+
+    #[test]
+    fn whole_numbers_are_integers_however_they_are_written() {
+        use serde_json::json;
+        for (value, integer) in [
+            (json!(5), Some(5)),
+            (json!(-3), Some(-3)),
+            (json!(5.0), Some(5)),
+            (json!(1e3), Some(1000)),
+            (json!(5.5), None),
+            (json!(1e19), None),
+            (json!(-1e19), None),
+            (json!("5"), None),
+            (json!(true), None),
+            (json!(null), None),
+        ] {
+            assert_eq!(json_integer(&value), integer, "{value}");
+        }
     }
 
     #[test]

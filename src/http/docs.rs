@@ -182,4 +182,21 @@ mod tests {
         assert!(!accepts("identity"));
         assert!(!accepts_gzip(&HeaderMap::new()));
     }
+
+    /// utoipa takes only literals for `max_items`: the described limits must be the enforced
+    /// ones.
+    #[test]
+    fn described_list_limits_are_the_enforced_ones() {
+        use crate::domain::{IDS_PER_MARK, MESSAGES_PER_BATCH};
+        let description = serde_json::to_value(super::super::openapi()).unwrap();
+        let schemas = &description["components"]["schemas"];
+        for (schema, field, most) in [
+            ("PostMessages", "messages", MESSAGES_PER_BATCH),
+            ("MarkRead", "messages_ids", IDS_PER_MARK),
+        ] {
+            let list = &schemas[schema]["properties"][field];
+            assert_eq!(list["minItems"], 1, "{schema}.{field}: {list}");
+            assert_eq!(list["maxItems"], most, "{schema}.{field}: {list}");
+        }
+    }
 }

@@ -74,6 +74,7 @@ pub(super) async fn connecting_user(
 pub struct EventParams {
     /// The last seq the client processed; events after it are sent first. Without it, only
     /// events from now on.
+    #[param(minimum = 0)]
     since: Option<i64>,
     /// The access token (browsers cannot set headers on a WebSocket); or `Authorization`.
     token: Option<String>,

@@ -19,7 +19,7 @@ use crate::{
     AppState,
     domain::{
         CLIENT_ID_MAX, FieldErrors, Fields, IDS_PER_MARK, MESSAGES_PER_BATCH, MessageText,
-        NOT_AN_INTEGER, REQUIRED, type_name,
+        NOT_AN_INTEGER, REQUIRED, json_integer, type_name,
     },
     error::Error,
     policy,
@@ -49,6 +49,7 @@ pub struct NewMessageItem {
 /// `{"messages": [...]}`: 1 to 100 messages, stored all or none.
 #[derive(Debug, ToSchema)]
 pub struct PostMessages {
+    #[schema(min_items = 1, max_items = 100)]
     pub messages: Vec<NewMessageItem>,
 }
 
@@ -108,7 +109,7 @@ fn item_from_json(item: &Value) -> Result<NewMessageItem, Error> {
             Vec::new()
         }
         Some(Value::Array(ids)) => {
-            match ids.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>() {
+            match ids.iter().map(json_integer).collect::<Option<Vec<i64>>>() {
                 Some(ids) => ids,
                 None => {
                     fields.error("files", NOT_AN_INTEGER);
@@ -168,6 +169,7 @@ fn item_from_json(item: &Value) -> Result<NewMessageItem, Error> {
 /// `{"messages_ids": [1, 2, 3]}`: 1 to 1,000 ids.
 #[derive(Debug, ToSchema)]
 pub struct MarkRead {
+    #[schema(min_items = 1, max_items = 1000)]
     pub messages_ids: Vec<i64>,
 }
 
@@ -188,7 +190,7 @@ impl FromJson for MarkRead {
             Some(Value::Array(items)) => {
                 let mut bad = Map::new();
                 for (i, item) in items.iter().enumerate() {
-                    match item.as_i64() {
+                    match json_integer(item) {
                         Some(id) => ids.push(id),
                         None => {
                             bad.insert(i.to_string(), json!([NOT_AN_INTEGER]));
@@ -232,8 +234,10 @@ pub struct UnreadCount {
 #[allow(dead_code)]
 pub struct Cursor {
     /// The first `limit` messages after this id (with `before`: strictly between the two).
+    #[param(minimum = 0)]
     after: Option<i64>,
     /// The last `limit` messages before this id.
+    #[param(minimum = 0)]
     before: Option<i64>,
 }
 

@@ -31,6 +31,7 @@ pub struct Presence {
 #[allow(dead_code)]
 pub struct PresenceParams {
     /// User ids, comma-separated (at most 200).
+    #[param(pattern = r"^[1-9][0-9]*(,[1-9][0-9]*)*$")]
     users: String,
 }
 

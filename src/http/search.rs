@@ -21,6 +21,7 @@ use crate::{
 #[allow(dead_code)]
 pub struct SearchParams {
     /// Words that must all appear (case-insensitive); the last one also matches as a prefix.
+    #[param(min_length = 1)]
     q: String,
     /// Only this thread.
     thread: Option<i64>,

@@ -208,6 +208,22 @@ async fn messages_ids_must_be_a_list_of_integers() {
     );
 }
 
+/// `5.0` is a whole number: JSON Schema calls it an integer, and so did the original app.
+#[tokio::test]
+async fn ids_written_as_whole_decimals_are_ids() {
+    let app = spawn_app().await;
+    let c = app.conversation().await;
+    let posted = app
+        .post_messages(&c.alice, c.thread_id, &["one", "two"])
+        .await;
+
+    let (status, body) = mark_read(&app, &c.bob, &json!([id(&posted[0]) as f64])).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"marked": 1}));
+    assert_eq!(app.unread_count(&c.bob, c.bob_id).await, 1);
+}
+
 #[tokio::test]
 async fn an_empty_list_is_refused() {
     let app = spawn_app().await;
