@@ -351,7 +351,10 @@ async fn a_client_frame_over_16_kib_closes_the_socket_with_1009() {
 
 #[tokio::test]
 async fn posting_faster_than_the_post_rate_gets_429_and_stores_nothing() {
-    let app = spawn_app_with(|config| config.post_rate = 600).await;
+    // 6 a minute: the burst (one full batch) comes back one message every 10 s, so even a slow
+    // machine cannot earn one back between the batch and the next post (at 600 a minute, a
+    // batch that took over 100 ms on a loaded PostgreSQL did).
+    let app = spawn_app_with(|config| config.post_rate = 6).await;
     let chat = app.conversation().await;
     let texts: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
     app.post_messages(&chat.alice, chat.thread_id, &texts).await;
