@@ -134,6 +134,7 @@ pub fn has_nul(text: &str) -> bool {
 }
 pub const NOT_A_STRING: &str = "Not a valid string.";
 pub const NOT_AN_INTEGER: &str = "A valid integer is required.";
+pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
 
 /// A JSON number that is a whole number (`5`, and `5.0` as JSON Schema and Django REST
 /// framework both take it) within `i64`; anything else (`5.5`, `"5"`, `true`) is not.
@@ -147,7 +148,6 @@ pub fn json_integer(value: &Value) -> Option<i64> {
             .map(|n| n as i64)
     })
 }
-pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
 
 /// DRF's description of a JSON value's type, for "expected a list but got ..." messages.
 pub fn type_name(value: &Value) -> &'static str {
