@@ -16,6 +16,7 @@
 //! Both keep accents (`café` does not match `cafe`), and a search on either sees every post,
 //! edit and delete that was answered before it began.
 
+mod merge;
 mod queue;
 
 use std::sync::LazyLock;
@@ -26,6 +27,7 @@ use super::{
     messages::{self, Message},
     read_apart, write,
 };
+pub(crate) use merge::IndexMerge;
 pub(crate) use queue::{AfterCommit, SearchQueue};
 
 /// Most words one search takes (more are ignored).

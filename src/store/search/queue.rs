@@ -7,6 +7,7 @@
 //! each of its terms up in every segment. Indexing at every commit (dozens a second while
 //! people post) left so many small segments between FTS5's merges that a search after a
 //! minute of posting answered half as fast as right after a rebuild (scenario A, bench/load).
+//! The writer merges the segments once it is quiet ([`super::merge`]).
 //! A search never misses a message whose post was answered: it checks the queue in its own
 //! snapshot, and when anything waits it has the writer index it and searches again. The queue
 //! is a table, not memory, so a crash loses nothing: the writer indexes what it finds queued
@@ -48,10 +49,12 @@ pub(crate) struct SearchQueue {
     since: Option<Instant>,
 }
 
-/// What [`SearchQueue::before_commit`] found: whether messages still wait after this commit.
+/// What [`SearchQueue::before_commit`] found: whether messages still wait after this commit,
+/// and whether it indexed any (a new segment for [`super::IndexMerge`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AfterCommit {
     waiting: bool,
+    pub indexed: bool,
 }
 
 impl SearchQueue {
@@ -63,14 +66,23 @@ impl SearchQueue {
             .prepare_cached(SPAN)?
             .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
         let (Some(low), Some(high)) = (low, high) else {
-            return Ok(AfterCommit { waiting: false });
+            return Ok(AfterCommit {
+                waiting: false,
+                indexed: false,
+            });
         };
         let due = self.since.is_some_and(|since| since.elapsed() >= MAX_WAIT);
         if asked || due || high - low + 1 >= MAX_QUEUED {
             index_queued(conn)?;
-            return Ok(AfterCommit { waiting: false });
+            return Ok(AfterCommit {
+                waiting: false,
+                indexed: true,
+            });
         }
-        Ok(AfterCommit { waiting: true })
+        Ok(AfterCommit {
+            waiting: true,
+            indexed: false,
+        })
     }
 
     /// Once the transaction has committed.
@@ -90,8 +102,9 @@ impl SearchQueue {
 
     /// Indexes whatever is queued in a transaction of its own: when the writer starts (what a
     /// crash left queued), when the queue is due and no job came, and when the writer stops.
-    /// After a failure the queue is tried again [`MAX_WAIT`] later.
-    pub fn index_now(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    /// After a failure the queue is tried again [`MAX_WAIT`] later. Says whether it indexed
+    /// anything.
+    pub fn index_now(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
         let attempt = || -> rusqlite::Result<AfterCommit> {
             // Only a queue with something in it takes the write lock (a CLI command's store
             // starts a writer too, on a database that may be busy or read-only).
@@ -99,7 +112,10 @@ impl SearchQueue {
                 .prepare_cached(WAITING.text(Dialect::Sqlite))?
                 .query_row([], |row| row.get(0))?;
             if !waiting {
-                return Ok(AfterCommit { waiting: false });
+                return Ok(AfterCommit {
+                    waiting: false,
+                    indexed: false,
+                });
             }
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let after = self.before_commit(conn, true)?;
@@ -109,7 +125,7 @@ impl SearchQueue {
         match attempt() {
             Ok(after) => {
                 self.after_commit(after);
-                Ok(())
+                Ok(after.indexed)
             }
             Err(error) => {
                 if !conn.is_autocommit() {

@@ -2,13 +2,15 @@
 //! transaction (group commit), each job inside its own SAVEPOINT so a failing job rolls back
 //! alone; every job of the batch learns its outcome only after the COMMIT that made it durable,
 //! once the caches ([`super::Caches`]) and the commit hook have been told. After a batch's
-//! jobs it indexes for search the messages queued when they are due ([`SearchQueue`]).
+//! jobs it indexes for search the messages queued when they are due ([`SearchQueue`]), and
+//! once it has been quiet for a moment it merges the segments that indexing wrote
+//! ([`IndexMerge`]).
 //! Between batches it notices commits made by other processes ([`ForeignWrites`]).
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{Arc, OnceLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -20,7 +22,7 @@ use crate::{
     clock::Timestamp,
     store::{
         Commit, StoreError, StoreResult,
-        search::{AfterCommit, SearchQueue},
+        search::{AfterCommit, IndexMerge, SearchQueue},
         user_cache::FOREIGN_WRITES_CHECKED_EVERY,
     },
 };
@@ -78,26 +80,34 @@ pub(super) fn writer_loop(
 ) {
     let mut foreign = ForeignWrites::new(&conn);
     let mut search = SearchQueue::default();
+    let mut merge = IndexMerge::default();
+    let mut last_job = Instant::now();
     // What a crash left queued.
-    index_search_queue(&mut search, &conn);
+    index_search_queue(&mut search, &mut merge, &conn);
     loop {
-        let wait = search.due_in().map_or(FOREIGN_WRITES_CHECKED_EVERY, |due| {
-            due.min(FOREIGN_WRITES_CHECKED_EVERY)
-        });
+        let wait = [search.due_in(), merge.due_in(last_job)]
+            .into_iter()
+            .flatten()
+            .fold(FOREIGN_WRITES_CHECKED_EVERY, Duration::min);
         let first = match jobs.recv_timeout(wait) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
                 foreign.check(&conn, caches);
                 if search.due_in() == Some(Duration::ZERO) {
-                    index_search_queue(&mut search, &conn);
+                    index_search_queue(&mut search, &mut merge, &conn);
+                } else if merge.due_in(last_job) == Some(Duration::ZERO)
+                    && let Err(error) = merge.step(&conn)
+                {
+                    tracing::error!(%error, "merging the search index failed");
                 }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => {
-                index_search_queue(&mut search, &conn);
+                index_search_queue(&mut search, &mut merge, &conn);
                 break;
             }
         };
+        last_job = Instant::now();
         foreign.check(&conn, caches);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -110,6 +120,9 @@ pub(super) fn writer_loop(
         let outcome = run_batch(&conn, &mut batch, &search);
         match outcome {
             Ok((commit, after)) => {
+                if after.indexed {
+                    merge.indexed();
+                }
                 search.after_commit(after);
                 caches.apply(&commit);
                 if !commit.is_empty()
@@ -133,9 +146,11 @@ pub(super) fn writer_loop(
 }
 
 /// Indexes what waits in the search queue now (logged when it fails: it waits for the next try).
-fn index_search_queue(search: &mut SearchQueue, conn: &Connection) {
-    if let Err(error) = search.index_now(conn) {
-        tracing::error!(%error, "indexing queued messages for search failed");
+fn index_search_queue(search: &mut SearchQueue, merge: &mut IndexMerge, conn: &Connection) {
+    match search.index_now(conn) {
+        Ok(true) => merge.indexed(),
+        Ok(false) => {}
+        Err(error) => tracing::error!(%error, "indexing queued messages for search failed"),
     }
 }
 
