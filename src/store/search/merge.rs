@@ -144,10 +144,9 @@ mod tests {
                 .unwrap();
             assert_eq!(found.count, 1);
         }
-        // Searches come quicker than the quiet the writer waits for: not merged yet, or only
-        // by FTS5's own merging (four on a level).
+        // Searches come quicker than the quiet the writer waits for, so (unless this machine
+        // paused for that long) nothing was merged yet: FTS5 alone leaves the twelve segments.
         let written = segments(&raw);
-        assert!(written >= before + 3, "{before} -> {written}");
 
         let started = Instant::now();
         let merged = loop {
@@ -157,7 +156,10 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        assert!(merged <= 2, "{written} segments, {merged} after merging");
+        assert!(
+            merged <= 2,
+            "{before} segments, then {written}, {merged} after merging"
+        );
         assert!(started.elapsed() >= QUIET / 2);
         let found = store
             .search_messages(bob, vec!["apple".into()], None, 50, 0)
