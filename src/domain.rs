@@ -134,6 +134,8 @@ pub fn has_nul(text: &str) -> bool {
 }
 pub const NOT_A_STRING: &str = "Not a valid string.";
 pub const NOT_AN_INTEGER: &str = "A valid integer is required.";
+/// What DRF says of a negative number where the least allowed is 0.
+pub const BELOW_ZERO: &str = "Ensure this value is greater than or equal to 0.";
 pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
 
 /// A JSON number that is a whole number (`5`, and `5.0` as JSON Schema and Django REST

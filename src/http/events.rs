@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::{
     error::{Detail, ValidationErrors},
-    extract::{ListQuery, authenticate, authenticate_claims, bearer_token},
+    extract::{ListQuery, authenticate, authenticate_claims, bearer_token, not_a_count},
 };
 use crate::{
     AppState,
@@ -45,7 +45,7 @@ pub(super) fn parse_since(query: &ListQuery, head: i64) -> Result<Option<i64>, E
             "since",
             format!("Ensure this value is at most the current seq, {head}."),
         ),
-        _ => errors.add("since", NOT_AN_INTEGER),
+        _ => errors.add("since", not_a_count(raw)),
     }
     errors.into_result().map(|()| None)
 }

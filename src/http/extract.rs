@@ -13,7 +13,7 @@ use super::error::ApiError;
 use crate::{
     AppState,
     auth::jwt::{Claims, TokenType},
-    domain::{FieldErrors, NOT_AN_INTEGER, has_nul},
+    domain::{BELOW_ZERO, FieldErrors, NOT_AN_INTEGER, has_nul},
     error::{AuthProblem, Error},
     store::User,
 };
@@ -127,6 +127,14 @@ pub fn parse_id(raw: &str) -> Option<i64> {
         return None;
     }
     raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// Why `raw` is no id or count (0 and up): negative, or not an integer at all (DRF's words).
+pub fn not_a_count(raw: &str) -> &'static str {
+    match raw.parse::<i64>() {
+        Ok(number) if number < 0 => BELOW_ZERO,
+        _ => NOT_AN_INTEGER,
+    }
 }
 
 /// The signed-in user, from `Authorization: Bearer <access token>`; the user must still exist,
@@ -282,7 +290,7 @@ impl ListQuery {
         let raw = self.get(name)?;
         let id = parse_id(raw).or_else(|| (raw == "0").then_some(0));
         if id.is_none() {
-            errors.add(name, NOT_AN_INTEGER);
+            errors.add(name, not_a_count(raw));
         }
         id
     }

@@ -736,3 +736,30 @@ async fn message_endpoints_permission_matrix() {
         assert_eq!(anonymous, 401, "GET {path} anonymously");
     }
 }
+
+#[tokio::test]
+async fn cursors_that_are_not_ids_are_refused_in_drf_words() {
+    let app = spawn_app().await;
+    let c = app.conversation().await;
+    app.post_messages(&c.alice, c.thread_id, &["kept"]).await;
+    let below_zero = "Ensure this value is greater than or equal to 0.";
+    let not_an_integer = "A valid integer is required.";
+    for (query, field, message) in [
+        ("after=-1", "after", below_zero),
+        ("before=-20", "before", below_zero),
+        ("after=abc", "after", not_an_integer),
+        ("before=1.5", "before", not_an_integer),
+        ("after=99999999999999999999", "after", not_an_integer),
+    ] {
+        let path = format!("{}?{query}", messages_path(c.thread_id));
+        let (status, body) = parts(app.get(&path, Some(&c.bob)).await).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body, json!({ field: [message] }), "{query}");
+    }
+    let (status, body) = parts(app.get("/api/events/?since=-3", Some(&c.bob)).await).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body, json!({ "since": [below_zero] }));
+    // Nothing was changed by them: the page is as it was.
+    let page = app.get_ok(&messages_path(c.thread_id), &c.bob).await;
+    assert_eq!(page["count"], json!(1));
+}
