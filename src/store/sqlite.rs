@@ -13,6 +13,7 @@
 //! query completes immediately, so [`run_now`] polls such a future to completion inside the
 //! reader or writer thread.
 
+mod checkpoint;
 mod writer;
 
 use std::{
@@ -46,12 +47,6 @@ const MAX_IDLE_READERS: usize = 16;
 /// not map (measured: mapping on the writer gained nothing for posts and cost remaps as the file
 /// grows).
 const READER_MMAP_BYTES: i64 = 2 << 30;
-/// How often the checkpointer looks at the write-ahead log while nothing is being written.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// How often it copies the log into the database file while commits keep coming: each copy is
-/// then small, where one every 500 ms copied (and synced) a burst that held up the next commits
-/// (scenario A, p99 of single posts about 110 ms -> 90 ms, batches of 10 about 220 -> 155 ms).
-const CHECKPOINT_WHILE_WRITING_EVERY: Duration = Duration::from_millis(20);
 /// Pages of write-ahead log after which the writer checkpoints by itself (about 80 MB): only
 /// reached if the checkpointer falls far behind.
 const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
@@ -224,19 +219,15 @@ impl SqliteStore {
         let mut writer_conn = connect(&path)?;
         let applied = migrate(&mut writer_conn)?;
 
-        // Checkpoints run beside the writer (see `checkpoint_loop`), not inside its commits.
+        // Checkpoints run beside the writer (`checkpoint`), not inside its commits.
         writer_conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         writer_conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         // Each write job runs in a savepoint, which copies every page it changes first: kept
         // in memory, not in a temporary file (that file's writes were a tenth of the writer's
         // time when posting).
         writer_conn.pragma_update(None, "temp_store", "MEMORY")?;
-        let checkpoint_conn = connect(&path)?;
-        let (checkpointer, stop) = crossbeam_channel::bounded::<()>(0);
-        std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, stop))
-            .map_err(|e| StoreError::Other(e.into()))?;
+        let checkpointer =
+            checkpoint::start(connect(&path)?).map_err(|e| StoreError::Other(e.into()))?;
 
         let hook: Arc<OnceLock<CommitHook>> = Arc::new(OnceLock::new());
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
@@ -503,55 +494,6 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
-/// Copies committed pages from the write-ahead log into the database file beside the writer
-/// and the readers (a passive checkpoint waits for nobody): every
-/// [`CHECKPOINT_WHILE_WRITING_EVERY`] while the log grows, every [`CHECKPOINT_EVERY`] while it
-/// does not. With SQLite's default, the writer did this itself inside a commit every 1,000
-/// pages, and every request in that commit's batch waited for it. Ends when the store is
-/// dropped.
-fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
-    let mut last = LogFrames::default();
-    let mut wait = CHECKPOINT_EVERY;
-    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
-        let frames = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            Ok(LogFrames {
-                written: row.get(1)?,
-                copied: row.get(2)?,
-            })
-        });
-        wait = match frames {
-            Ok(frames) => {
-                let wait = frames.next_checkpoint_after(last);
-                last = frames;
-                wait
-            }
-            Err(error) => {
-                tracing::warn!(%error, "checkpoint failed");
-                CHECKPOINT_EVERY
-            }
-        };
-    }
-}
-
-/// The write-ahead log as a checkpoint found it: its frames, and how many are in the database
-/// file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct LogFrames {
-    written: i64,
-    copied: i64,
-}
-
-impl LogFrames {
-    /// When to checkpoint next: soon while the log changed since the `last` checkpoint.
-    fn next_checkpoint_after(self, last: LogFrames) -> Duration {
-        if self.written > 0 && self != last {
-            CHECKPOINT_WHILE_WRITING_EVERY
-        } else {
-            CHECKPOINT_EVERY
-        }
-    }
-}
-
 fn reader_loop(conn: Connection, jobs: Receiver<ReadJob>) {
     while let Ok(job) = jobs.recv() {
         if catch_unwind(AssertUnwindSafe(|| job(&conn))).is_err() {
@@ -563,37 +505,6 @@ fn reader_loop(conn: Connection, jobs: Receiver<ReadJob>) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    #[test]
-    fn the_log_is_checkpointed_often_only_while_it_is_written() {
-        let frames = |written, copied| LogFrames { written, copied };
-        let cases = [
-            // Nothing written since the last look, or an empty log: the slow pace.
-            (frames(0, 0), frames(0, 0), CHECKPOINT_EVERY),
-            (frames(300, 300), frames(300, 300), CHECKPOINT_EVERY),
-            (frames(300, 300), frames(0, 0), CHECKPOINT_EVERY),
-            // Commits came since (the log grew, or started again from the top): soon.
-            (frames(0, 0), frames(40, 40), CHECKPOINT_WHILE_WRITING_EVERY),
-            (
-                frames(300, 300),
-                frames(420, 420),
-                CHECKPOINT_WHILE_WRITING_EVERY,
-            ),
-            (
-                frames(300, 300),
-                frames(12, 12),
-                CHECKPOINT_WHILE_WRITING_EVERY,
-            ),
-            (
-                frames(300, 250),
-                frames(300, 300),
-                CHECKPOINT_WHILE_WRITING_EVERY,
-            ),
-        ];
-        for (last, now, wait) in cases {
-            assert_eq!(now.next_checkpoint_after(last), wait, "{last:?} -> {now:?}");
-        }
-    }
 
     /// A migrated, analysed database to read query plans from.
     pub fn planning_database() -> (tempfile::TempDir, Connection) {
