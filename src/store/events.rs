@@ -87,9 +87,26 @@ impl FromRow for Event {
     }
 }
 
-/// Takes `$2` seqs for user `$1`: the new head (`None` when the user is gone).
+/// User `$1`'s head on SQLite: its newest kept event, or `users.event_seq` when that is
+/// larger. There the column is only a floor under the head, raised as events are deleted
+/// (`migrations/sqlite/0009_event_seq_floor.sql`); on PostgreSQL it is the head itself.
+macro_rules! sqlite_head {
+    () => {
+        "MAX(event_seq, COALESCE((SELECT MAX(seq) FROM events WHERE user_id = $1), 0))"
+    };
+}
+
+/// PostgreSQL: takes `$2` seqs for user `$1`, the new head (`None` when the user is gone).
 pub(crate) static TAKE_SEQS: Sql =
     Sql::new("UPDATE users SET event_seq = event_seq + $2 WHERE id = $1 RETURNING event_seq");
+/// SQLite: the seq of user `$1`'s next event (`None` when the user is gone). Nothing is
+/// written to `users`: the single writer numbers events one at a time, and the new event is
+/// the user's newest.
+pub(crate) static NEXT_SEQ_SQLITE: Sql = Sql::new(concat!(
+    "SELECT ",
+    sqlite_head!(),
+    " + 1 FROM users WHERE id = $1"
+));
 pub(crate) static INSERT: Sql = Sql::new(
     "INSERT INTO events (user_id, seq, created, message_id, payload) VALUES ($1, $2, $3, $4, $5)",
 );
@@ -103,11 +120,26 @@ pub(crate) static INSERT_MANY_POSTGRES: Sql = Sql::new(
 pub(crate) static AFTER: Sql = Sql::new(
     "SELECT seq, payload FROM events WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
 );
-static HEAD: Sql = Sql::new("SELECT event_seq FROM users WHERE id = $1");
-static BOUNDS: Sql = Sql::new(
+static HEAD: Sql = Sql::dialects(
+    concat!("SELECT ", sqlite_head!(), " FROM users WHERE id = $1"),
+    "SELECT event_seq FROM users WHERE id = $1",
+);
+static BOUNDS: Sql = Sql::dialects(
+    concat!(
+        "SELECT ",
+        sqlite_head!(),
+        " AS head, (SELECT MIN(seq) FROM events WHERE user_id = $1) AS oldest
+         FROM users WHERE id = $1"
+    ),
     "SELECT event_seq AS head, (SELECT MIN(seq) FROM events WHERE user_id = $1) AS oldest
      FROM users WHERE id = $1",
 );
+/// A user's head as the `event_seq` column of a `users` row, on either engine: moving a
+/// database copies heads (on SQLite the column itself may only be a floor under the head).
+pub(crate) const HEAD_AS_COLUMN: &str =
+    "CASE WHEN (SELECT MAX(e.seq) FROM events e WHERE e.user_id = users.id) > users.event_seq
+          THEN (SELECT MAX(e.seq) FROM events e WHERE e.user_id = users.id)
+          ELSE users.event_seq END AS event_seq";
 static PRUNE: Sql = Sql::new(
     "DELETE FROM events WHERE (user_id, seq) IN (
          SELECT user_id, seq FROM events WHERE created < $1 LIMIT $2

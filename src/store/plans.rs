@@ -1,6 +1,7 @@
 //! The query plans of the hot paths on SQLite: the unread count, a user's thread list (with
-//! last message and unread count per thread), a page of messages, marking read, event replay
-//! and a page of search results all use indexes; none of them scans a whole table.
+//! last message and unread count per thread), a page of messages, marking read, event replay,
+//! numbering a new event, and a page of search results all use indexes; none of them scans a
+//! whole table.
 //! `docs/STORAGE.md` shows these plans (`cargo test --lib hot_queries -- --nocapture` prints
 //! them).
 
@@ -13,7 +14,7 @@ use super::{
 #[test]
 fn hot_queries_never_scan_whole_tables() {
     let (_dir, conn) = planning_database();
-    let queries: [(&str, &super::db::Sql); 20] = [
+    let queries: [(&str, &super::db::Sql); 21] = [
         ("unread total", &messages::UNREAD_TOTAL),
         ("thread count", &threads::COUNT),
         ("thread list", &threads::LIST),
@@ -35,6 +36,7 @@ fn hot_queries_never_scan_whole_tables() {
         ("count up to", &messages::pages::COUNT_UP_TO),
         ("mark read", &messages::MARK_READ),
         ("events after", &events::AFTER),
+        ("next event seq", &events::NEXT_SEQ_SQLITE),
         ("redact a message's events", &events::REDACT_MESSAGE),
         ("search page", &search::SQLITE_PAGE),
     ];

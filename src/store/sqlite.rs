@@ -466,9 +466,7 @@ impl Tx for SqliteTx<'_> {
 
     /// The next seq of that user, taken under the single writer, and the event row, at once.
     async fn append_event(&mut self, user: i64, event: NewEvent) -> StoreResult<()> {
-        let seq: Option<i64> = self
-            .row(&super::events::TAKE_SEQS, &[&user, &1_i64])
-            .await?;
+        let seq: Option<i64> = self.row(&super::events::NEXT_SEQ_SQLITE, &[&user]).await?;
         let Some(seq) = seq else {
             return Ok(()); // the user is gone: nobody to tell
         };

@@ -169,6 +169,20 @@ impl Table {
         names.join(", ")
     }
 
+    /// The columns as a dumped page reads them: a user's `event_seq` is their event head
+    /// (see [`super::events::HEAD_AS_COLUMN`]), so events continue after the copied ones.
+    fn select_list(self) -> String {
+        let columns: Vec<&str> = self
+            .columns()
+            .iter()
+            .map(|(name, _)| match (self, *name) {
+                (Table::Users, "event_seq") => super::events::HEAD_AS_COLUMN,
+                (_, name) => name,
+            })
+            .collect();
+        columns.join(", ")
+    }
+
     fn key_list(self) -> String {
         let names: Vec<&str> = self.columns()[..self.key_len()]
             .iter()
@@ -190,7 +204,7 @@ impl Table {
         let limit_at = if after { n + 1 } else { 1 };
         Sql::owned(format!(
             "SELECT {} FROM {} {filter} ORDER BY {keys} LIMIT ${limit_at}",
-            self.column_list(),
+            self.select_list(),
             self.name()
         ))
     }
