@@ -134,8 +134,8 @@ static BOUNDS: Sql = Sql::dialects(
     "SELECT event_seq AS head, (SELECT MIN(seq) FROM events WHERE user_id = $1) AS oldest
      FROM users WHERE id = $1",
 );
-/// A user's head as the `event_seq` column of a `users` row, on either engine: moving a
-/// database copies heads (on SQLite the column itself may only be a floor under the head).
+/// A user's head as the `event_seq` column of a `users` row: the rule of `sqlite_head!`,
+/// written for both engines (a dump may read either). Moving a database copies heads.
 pub(crate) const HEAD_AS_COLUMN: &str =
     "CASE WHEN (SELECT MAX(e.seq) FROM events e WHERE e.user_id = users.id) > users.event_seq
           THEN (SELECT MAX(e.seq) FROM events e WHERE e.user_id = users.id)
