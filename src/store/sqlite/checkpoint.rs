@@ -3,6 +3,11 @@
 //! every [`CHECKPOINT_WHILE_WRITING_EVERY`] while the log grows, every [`CHECKPOINT_EVERY`]
 //! while it does not. With SQLite's default, the writer did this itself inside a commit every
 //! 1,000 pages, and every request in that commit's batch waited for it.
+//!
+//! Under sustained posting the writer still copies the log itself once it reaches
+//! `WRITER_CHECKPOINT_PAGES`: a checkpoint here that meets the writer's (busy, or the log
+//! unchanged meanwhile) falls back to the slow pace. Keeping the fast pace then lowered the p99
+//! of posts a little and cost 4-13 % of their throughput (`docs/STORAGE.md`), so it stays.
 
 use std::time::Duration;
 
