@@ -3,7 +3,9 @@
 //! random user (and one of that user's threads, or a partner, or messages it received), so
 //! the load is spread over the data as real traffic is, not one hot row. `/healthz` is the
 //! baseline: every endpoint is also reported as a ratio of its requests/s to it, measured in
-//! the same run on the same machine.
+//! the same run on the same machine. Beside it, the server's CPU time per request: here the
+//! load generator shares the server's cores, and a build whose threads take a larger share of
+//! them answers more requests without costing less (see the README).
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,6 +17,7 @@ use crate::{
     data::{DataSet, PASSWORD, Random, sentence, username, word},
     http::Http,
     report::EndpointRow,
+    server::cpu_seconds,
     stats::Tally,
 };
 
@@ -43,6 +46,8 @@ pub struct Target {
     pub tokens: Arc<Vec<String>>,
     /// Requests come from users `1..=pick_users`.
     pub pick_users: u64,
+    /// The server's `/proc/<pid>/stat`: its CPU time per request is reported beside the rate.
+    pub server_stat: String,
 }
 
 impl Target {
@@ -225,8 +230,10 @@ pub async fn run(
             continue;
         }
         measure(name, &target, concurrency, warm, 100 + i as u64).await;
+        let cpu_before = cpu_seconds(&target.server_stat);
         let tally = measure(name, &target, concurrency, duration, i as u64 + 1).await;
-        rows.push(EndpointRow::new(name, &tally, duration));
+        let cpu = cpu_seconds(&target.server_stat) - cpu_before;
+        rows.push(EndpointRow::new(name, &tally, duration).with_server_cpu(cpu));
         EndpointRow::relate_to_healthz(&mut rows);
         eprintln!("  {}", rows[rows.len() - 1].line(None));
         // Let closed connections and the database settle before the next endpoint.

@@ -266,6 +266,7 @@ async fn run(options: Options) -> ExitCode {
                 data: set.clone(),
                 tokens: tokens.clone(),
                 pick_users: options.users,
+                server_stat: format!("/proc/{}/stat", server.pid()),
             });
             let duration = Duration::from_secs_f64(options.duration);
             results.endpoints =

@@ -18,6 +18,10 @@ pub struct EndpointRow {
     pub p99_ms: f64,
     pub errors: u64,
     pub error_samples: Vec<String>,
+    /// The server's CPU time (user + system, all threads) per answered request, in µs. On
+    /// one machine the server and the load generator share the cores, so the rate moves with
+    /// how the scheduler splits them; this does not.
+    pub server_cpu_us_per_request: Option<f64>,
 }
 
 impl EndpointRow {
@@ -31,7 +35,16 @@ impl EndpointRow {
             p99_ms: ms(tally.latency.percentile(0.99)),
             errors: tally.errors,
             error_samples: tally.samples.clone(),
+            server_cpu_us_per_request: None,
         }
+    }
+
+    /// Records the server's CPU seconds over the measured requests.
+    pub fn with_server_cpu(mut self, seconds: f64) -> EndpointRow {
+        if self.requests > 0 {
+            self.server_cpu_us_per_request = Some(seconds * 1e6 / self.requests as f64);
+        }
+        self
     }
 
     /// Fills `vs_healthz` when `/healthz` was measured and answered.
@@ -51,14 +64,18 @@ impl EndpointRow {
         let ratio = self
             .vs_healthz
             .map_or("-".to_owned(), |r| format!("{r:.2}"));
+        let cpu = self
+            .server_cpu_us_per_request
+            .map_or("-".to_owned(), |us| format!("{us:.0}"));
         format!(
-            "{:<w$} {:>10.0} {:>10} {:>9.2} {:>9.2} {:>8}",
+            "{:<w$} {:>10.0} {:>10} {:>9.2} {:>9.2} {:>8} {:>10}",
             self.endpoint,
             self.requests_per_second,
             ratio,
             self.p50_ms,
             self.p99_ms,
             self.errors,
+            cpu,
             w = width.unwrap_or(22)
         )
     }
@@ -215,12 +232,13 @@ impl Results {
                     .map_or(String::new(), |u| format!(", against {u}"))
             );
             println!(
-                "{:<22} {:>10} {:>10} {:>9} {:>9} {:>8}",
-                "endpoint", "req/s", "vs healthz", "p50 ms", "p99 ms", "errors"
+                "{:<22} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10}",
+                "endpoint", "req/s", "vs healthz", "p50 ms", "p99 ms", "errors", "server µs"
             );
             for row in &self.endpoints {
                 println!("{}", row.line(None));
             }
+            println!("(server µs: the server's CPU time per request, all its threads)");
         }
         if let Some(users) = &self.users {
             println!();

@@ -81,6 +81,7 @@ async fn measure_all(
         pick_users: PROBE_USERS.min(set.users / 2),
         data: Arc::new(set),
         tokens: tokens.clone(),
+        server_stat: format!("/proc/{}/stat", server.pid()),
     });
     let duration = Duration::from_secs_f64(options.seconds);
     // Warm the caches the same way on both.
