@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use super::{Message, with_columns};
 use crate::store::{
     Counted, Store, StoreResult,
-    db::{Db, FromRow, Row, Sql},
+    db::{Db, FromRow, Param, Row, Sql},
     read,
     threads::ThreadMembers,
 };
@@ -41,13 +41,12 @@ pub(crate) static BY_OFFSET: LazyLock<Sql> = LazyLock::new(|| {
         "SELECT {columns} FROM messages WHERE thread_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
     )
 });
-/// [`BY_OFFSET`] counted from the newest message: `$3` skipped from the end, then `$2`.
+/// [`BY_OFFSET`] counted from the newest message: `$3` skipped from the end, then `$2`, newest
+/// first (see [`newest_first`]).
 pub(crate) static BY_OFFSET_FROM_END: LazyLock<Sql> = LazyLock::new(|| {
     with_columns(
-        "SELECT * FROM (
-             SELECT {columns} FROM messages WHERE thread_id = $1
-             ORDER BY id DESC LIMIT $2 OFFSET $3
-         ) AS page ORDER BY id",
+        "SELECT {columns} FROM messages WHERE thread_id = $1
+         ORDER BY id DESC LIMIT $2 OFFSET $3",
     )
 });
 pub(crate) static AFTER: LazyLock<Sql> = LazyLock::new(|| {
@@ -55,12 +54,11 @@ pub(crate) static AFTER: LazyLock<Sql> = LazyLock::new(|| {
         "SELECT {columns} FROM messages WHERE thread_id = $1 AND id > $2 ORDER BY id LIMIT $3",
     )
 });
+/// The `$3` messages before id `$2`, newest first (see [`newest_first`]).
 pub(crate) static BEFORE: LazyLock<Sql> = LazyLock::new(|| {
     with_columns(
-        "SELECT * FROM (
-             SELECT {columns} FROM messages WHERE thread_id = $1 AND id < $2
-             ORDER BY id DESC LIMIT $3
-         ) AS page ORDER BY id",
+        "SELECT {columns} FROM messages WHERE thread_id = $1 AND id < $2
+         ORDER BY id DESC LIMIT $3",
     )
 });
 pub(crate) static BETWEEN: LazyLock<Sql> = LazyLock::new(|| {
@@ -164,7 +162,7 @@ async fn page_of(
         ),
         MessageWindow::Before { id, limit } if extent.last.is_none_or(|last| id > last) => (
             extent.total,
-            db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
+            newest_first(db, &BEFORE, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::After { id, limit } => (
             count_beside(db, thread, Beside::After(id)).await?,
@@ -172,7 +170,7 @@ async fn page_of(
         ),
         MessageWindow::Before { id, limit } => (
             count_beside(db, thread, Beside::Before(id)).await?,
-            db.rows(&BEFORE, &[&thread, &id, &limit]).await?,
+            newest_first(db, &BEFORE, &[&thread, &id, &limit]).await?,
         ),
         MessageWindow::Between {
             after,
@@ -204,11 +202,21 @@ async fn by_offset(
     if end <= offset {
         return Ok(Vec::new());
     }
-    db.rows(
+    newest_first(
+        db,
         &BY_OFFSET_FROM_END,
         &[&thread, &(end - offset), &(total - end)],
     )
     .await
+}
+
+/// The messages of a query that reads them newest first, oldest first as pages are. Turned
+/// around here rather than by an outer `ORDER BY id`, which made the database sort every page
+/// (most pages read are the latest).
+async fn newest_first(db: &impl Db, sql: &Sql, params: &[&dyn Param]) -> StoreResult<Vec<Message>> {
+    let mut messages: Vec<Message> = db.rows(sql, params).await?;
+    messages.reverse();
+    Ok(messages)
 }
 
 /// Which of a thread's messages [`count_beside`] counts.
