@@ -38,3 +38,20 @@ static SET_ALLOCATOR_OPTIONS: extern "C" fn() = set_allocator_options;
 fn main() -> std::process::ExitCode {
     simple_chat::cli::main()
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::MI_OPTION_ARENA_EAGER_COMMIT;
+
+    /// The constructor ran (a linker that dropped it would leave mimalloc's default, 2).
+    #[test]
+    fn arenas_are_committed_as_they_are_used() {
+        let expected = std::env::var("MIMALLOC_ARENA_EAGER_COMMIT")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0);
+        // SAFETY: reads one of mimalloc's options.
+        let value = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT) };
+        assert_eq!(value, expected);
+    }
+}
