@@ -106,6 +106,10 @@ fn describe() {
         "simple_chat_thread_list_cache_total",
         "SQLite: thread lists answered from memory (outcome=hit) or read (outcome=miss)"
     );
+    describe_counter!(
+        "simple_chat_message_page_cache_total",
+        "SQLite: latest message pages answered from memory (outcome=hit) or read (outcome=miss)"
+    );
     describe_histogram!(
         "simple_chat_sqlite_write_batch_size",
         "SQLite: transactions committed together (group commit)"

@@ -25,7 +25,7 @@ pub async fn list_messages(
     user: AuthUser,
     thread: Id,
     query: ListQuery,
-) -> ApiResult<Json<Page<Message>>> {
+) -> ApiResult<Response> {
     messages::list(state, user, thread, query).await
 }
 

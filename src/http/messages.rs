@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     error::{ApiResult, Detail, ValidationErrors},
     extract::{AuthUser, Body, Deferred, FromJson, Id, ListQuery},
-    page::{Page, PageParams},
+    page::{JsonPage, Page, PageParams},
 };
 use crate::{
     AppState,
@@ -255,7 +255,7 @@ pub async fn list(
     AuthUser(user): AuthUser,
     Id(thread): Id,
     query: ListQuery,
-) -> ApiResult<Json<Page<Message>>> {
+) -> ApiResult<Response> {
     let mut errors = FieldErrors::default();
     let (after, before) = (
         query.id("after", &mut errors),
@@ -277,14 +277,13 @@ pub async fn list(
             offset: query.offset,
         },
     };
-    let (members, page, total) = state
+    let page = state
         .store
         .thread_messages(thread, window)
         .await?
         .ok_or(Error::NotFound)?;
-    policy::may_see(&user, &members)?;
-    let first = page.items.first().map(|m| m.id);
-    let last = page.items.last().map(|m| m.id);
+    policy::may_see(&user, &page.members)?;
+    let (first, last, total) = (page.first, page.last, page.total);
     let keyset = |after: Option<i64>, before: Option<i64>| {
         query.link(&[
             ("limit", Some(limit.to_string())),
@@ -293,7 +292,7 @@ pub async fn list(
             ("before", before.map(|id| id.to_string())),
         ])
     };
-    let shown = page.items.len() as i64;
+    let shown = page.shown;
     let (next, previous) = match window {
         MessageWindow::Offset { .. } => query.offset_links(page.count),
         MessageWindow::After { .. } => (
@@ -317,12 +316,7 @@ pub async fn list(
             None,
         ),
     };
-    Ok(Json(Page {
-        count: page.count,
-        next,
-        previous,
-        results: page.items,
-    }))
+    Ok(Json(JsonPage::new(page.count, (next, previous), &page.results)).into_response())
 }
 
 /// Posts a batch → 201 with the stored messages in the order sent; all or nothing.

@@ -43,6 +43,20 @@ pub struct JsonPage<'a> {
 }
 
 impl<'a> JsonPage<'a> {
+    /// A page of `count` items with its `(next, previous)` links, `results` being this page's.
+    pub fn new(
+        count: i64,
+        (next, previous): (Option<String>, Option<String>),
+        results: &'a RawValue,
+    ) -> JsonPage<'a> {
+        JsonPage {
+            count,
+            next,
+            previous,
+            results,
+        }
+    }
+
     /// A page of an offset-paged list of `count` items, `results` being this page's.
     pub fn by_offset(count: i64, results: &'a RawValue, query: &ListQuery) -> JsonPage<'a> {
         let (next, previous) = query.offset_links(count);

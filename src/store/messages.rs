@@ -170,6 +170,7 @@ pub enum Edited {
     Blocked,
 }
 
+pub mod kept_pages;
 pub(crate) mod pages;
 pub use pages::MessageWindow;
 

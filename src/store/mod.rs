@@ -23,6 +23,7 @@ pub mod db;
 pub mod events;
 pub mod files;
 pub mod json_list;
+pub mod kept;
 pub mod list_cache;
 pub mod messages;
 #[cfg(test)]
@@ -176,6 +177,14 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.user_cache(),
             Store::Postgres(store) => store.user_cache(),
+        }
+    }
+
+    /// The latest message pages kept in memory (SQLite only: see [`messages::kept_pages`]).
+    pub(crate) fn page_cache(&self) -> Option<&messages::kept_pages::PageCache> {
+        match self {
+            Store::Sqlite(store) => Some(store.page_cache()),
+            Store::Postgres(_) => None,
         }
     }
 

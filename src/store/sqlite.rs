@@ -33,7 +33,8 @@ use super::{
     Commit, StoreError, StoreResult,
     db::{Column, Db, Dialect, FromRow, Param, Row, Sql, Tx},
     events::NewEvent,
-    list_cache::ListCache,
+    list_cache::{self, ListCache},
+    messages::kept_pages::{self, PageCache},
     user_cache::UserCache,
 };
 use crate::clock::Timestamp;
@@ -56,21 +57,31 @@ const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 /// What this process keeps in memory of the database, brought up to date by the writer.
-#[derive(Default)]
 struct Caches {
     users: UserCache,
     lists: ListCache,
+    pages: PageCache,
 }
 
 impl Caches {
+    fn new() -> Caches {
+        Caches {
+            users: UserCache::default(),
+            lists: list_cache::new(),
+            pages: kept_pages::new(),
+        }
+    }
+
     fn apply(&self, commit: &Commit) {
         self.users.apply(commit);
         self.lists.apply(commit);
+        self.pages.apply(commit);
     }
 
     fn forget_all(&self) {
         self.users.forget_all();
         self.lists.forget_all();
+        self.pages.forget_all();
     }
 }
 
@@ -232,7 +243,7 @@ impl SqliteStore {
         let hook: Arc<OnceLock<CommitHook>> = Arc::new(OnceLock::new());
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let writer_hook = hook.clone();
-        let caches = Arc::new(Caches::default());
+        let caches = Arc::new(Caches::new());
         let writer_caches = caches.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -285,6 +296,10 @@ impl SqliteStore {
 
     pub fn list_cache(&self) -> &ListCache {
         &self.caches.lists
+    }
+
+    pub fn page_cache(&self) -> &PageCache {
+        &self.caches.pages
     }
 
     /// Sets the queue gauges for a metrics scrape.

@@ -318,7 +318,8 @@ impl Store {
         let Some(cache) = self.list_cache() else {
             return read().await;
         };
-        if let Some(list) = cache.get(user, limit, offset) {
+        let key = (user, limit, offset);
+        if let Some(list) = cache.get(&key) {
             metrics::counter!("simple_chat_thread_list_cache_total", "outcome" => "hit")
                 .increment(1);
             return Ok(list);
@@ -326,7 +327,7 @@ impl Store {
         metrics::counter!("simple_chat_thread_list_cache_total", "outcome" => "miss").increment(1);
         let ticket = cache.ticket();
         let list = read().await?;
-        cache.keep(ticket, (user, limit, offset), &list);
+        cache.keep(ticket, key, [user, user], &list);
         Ok(list)
     }
 }

@@ -310,3 +310,99 @@ async fn bad_emoji_and_a_21st_reaction_are_refused_and_change_nothing() {
     assert_eq!(stored["reactions"].as_array().unwrap().len(), 20);
     assert_eq!(react(&app, &chat.bob, 999_999, "👍", true).await.0, 404);
 }
+
+/// The latest page (what opening a conversation reads), read before and again after every
+/// kind of change: each shows at once to both participants (a server may answer it from
+/// memory), and the page stays closed to outsiders.
+#[tokio::test]
+async fn the_latest_page_read_again_shows_every_change_since() {
+    let app = spawn_app().await;
+    let Cast { chat, carol, staff } = cast(&app).await;
+    let latest = |limit: i64| {
+        format!(
+            "/thread/{}/message/?before=9007199254740991&limit={limit}",
+            chat.thread_id
+        )
+    };
+    let texts = |page: &Value| -> Vec<String> {
+        results(page)
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let both_see = async |expected: &[&str]| {
+        for token in [&chat.alice, &chat.bob] {
+            for _ in 0..2 {
+                let page = app.get_ok(&latest(2), token).await;
+                assert_eq!(texts(&page), expected);
+            }
+        }
+        app.get_ok(&latest(2), &chat.bob).await
+    };
+    both_see(&[]).await;
+
+    let first = post_one(&app, &chat, &chat.alice, "one").await;
+    both_see(&["one"]).await;
+    let second = post_one(&app, &chat, &chat.bob, "two").await;
+    let third = post_one(&app, &chat, &chat.alice, "three").await;
+    let page = both_see(&["two", "three"]).await;
+    assert_eq!(page["count"], json!(3));
+    assert!(
+        page["previous"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("before={}", id(&second)))
+    );
+    assert_eq!(
+        texts(&app.get_ok(&latest(3), &chat.bob).await),
+        ["one", "two", "three"]
+    );
+    // A page before an id that is not past the newest is its own page.
+    let before_third = format!(
+        "/thread/{}/message/?before={}&limit=2",
+        chat.thread_id,
+        id(&third)
+    );
+    assert_eq!(
+        texts(&app.get_ok(&before_third, &chat.bob).await),
+        ["one", "two"]
+    );
+
+    assert_eq!(edit(&app, &chat.alice, id(&third), "three!").await.0, 200);
+    both_see(&["two", "three!"]).await;
+
+    assert_eq!(react(&app, &chat.bob, id(&third), "👍", true).await.0, 200);
+    let page = both_see(&["two", "three!"]).await;
+    assert_eq!(results(&page)[1]["reactions"][0]["emoji"], "👍");
+
+    let read = app
+        .post_json(
+            "/message/",
+            Some(&chat.bob),
+            &json!({"messages_ids": [id(&third)]}),
+        )
+        .await;
+    assert_eq!(read.status(), 200);
+    let page = both_see(&["two", "three!"]).await;
+    assert_eq!(results(&page)[1]["is_read"], json!(true));
+
+    assert_eq!(delete(&app, &chat.alice, id(&third)).await, 204);
+    let page = both_see(&["one", "two"]).await;
+    assert_eq!(page["count"], json!(2));
+    assert_eq!(id(&results(&page)[0]), id(&first));
+
+    // Outsiders are refused the page kept for the participants; staff may read it.
+    let (status, _) = parts(app.get(&latest(2), Some(&carol)).await).await;
+    assert_eq!(status, 404);
+    assert_eq!(texts(&app.get_ok(&latest(2), &staff).await), ["one", "two"]);
+
+    let gone = app
+        .delete(
+            &format!("/chat/thread/{}/", chat.thread_id),
+            Some(&chat.bob),
+        )
+        .await;
+    assert_eq!(gone.status(), 204);
+    let (status, _) = parts(app.get(&latest(2), Some(&chat.bob)).await).await;
+    assert_eq!(status, 404, "the deleted thread's page is not answered");
+}

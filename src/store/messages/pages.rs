@@ -70,7 +70,7 @@ pub(crate) static BETWEEN: LazyLock<Sql> = LazyLock::new(|| {
 /// A thread's total and newest message ([`Extent`]).
 pub(crate) static TOTAL: Sql =
     Sql::new("SELECT message_count, last_message_id FROM threads WHERE id = $1");
-/// A thread's members, total and newest message in one lookup, for [`Store::thread_messages`].
+/// A thread's members, total and newest message in one lookup, for [`Store::thread_messages`](super::kept_pages).
 pub(crate) static PAGE_HEAD: Sql = Sql::new(
     "SELECT id, user_low, user_high, message_count, last_message_id FROM threads WHERE id = $1",
 );
@@ -117,9 +117,9 @@ async fn page(
 
 /// How many messages a thread has and the newest one's id ([`TOTAL`]).
 #[derive(Clone, Copy, Debug, Default)]
-struct Extent {
-    total: i64,
-    last: Option<i64>,
+pub(super) struct Extent {
+    pub(super) total: i64,
+    pub(super) last: Option<i64>,
 }
 
 impl FromRow for Extent {
@@ -132,9 +132,9 @@ impl FromRow for Extent {
 }
 
 /// A thread's members and [`Extent`] ([`PAGE_HEAD`]).
-struct PageHead {
-    members: ThreadMembers,
-    extent: Extent,
+pub(super) struct PageHead {
+    pub(super) members: ThreadMembers,
+    pub(super) extent: Extent,
 }
 
 impl FromRow for PageHead {
@@ -149,7 +149,7 @@ impl FromRow for PageHead {
 /// The window of [`page`] when the thread's [`Extent`] is known: an offset page counts the
 /// total, and so does a page before an id past the newest message (the latest page, which
 /// is what opening a conversation reads).
-async fn page_of(
+pub(super) async fn page_of(
     db: &impl Db,
     thread: i64,
     extent: Extent,
@@ -270,25 +270,6 @@ impl Store {
         window: MessageWindow,
     ) -> StoreResult<(Counted<Message>, i64)> {
         read!(self, |db| page(db, thread, window).await)
-    }
-
-    /// The thread's members and a page of its messages, read in one snapshot (one read where
-    /// a visibility check and then the page took two); `None` when there is no such thread.
-    pub async fn thread_messages(
-        &self,
-        thread: i64,
-        window: MessageWindow,
-    ) -> StoreResult<Option<(ThreadMembers, Counted<Message>, i64)>> {
-        read!(
-            self,
-            |db| match db.row::<PageHead>(&PAGE_HEAD, &[&thread]).await? {
-                Some(PageHead { members, extent }) => {
-                    let page = page_of(db, thread, extent, window).await?;
-                    Ok(Some((members, page, extent.total)))
-                }
-                None => Ok(None),
-            }
-        )
     }
 }
 

@@ -1,0 +1,294 @@
+//! Answers kept in memory while nothing they show can have changed (SQLite): users' thread
+//! lists ([`super::list_cache`]) and the latest pages of threads
+//! ([`super::messages::kept_pages`]). Each kept answer names the users whose logs it follows.
+//!
+//! It rests on a rule the real-time contract already needs: every write that changes what a
+//! thread list or a message page shows (a message posted, edited, deleted, read or reacted to;
+//! a thread created or deleted; a user deleted) appends an event to the log of each user who
+//! sees it, so the commit names them in [`Commit::events_for`]. A username appears in other
+//! users' thread lists: a commit that renamed someone ([`Commit::renamed`]) drops everything.
+//! The SQLite writer applies each commit before its callers are answered, and drops everything
+//! when another process wrote the file (noticed within
+//! [`super::user_cache::FOREIGN_WRITES_CHECKED_EVERY`]). PostgreSQL instances learn of each
+//! other's commits only through notifications, a moment later: nothing is kept there.
+//!
+//! An answer read before a change and kept after it must not be given: every change moves a
+//! clock on, and an answer counts as current only while none of its users nor everyone changed
+//! after the read began ([`Ticket`]).
+
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, Mutex},
+};
+
+use super::Commit;
+
+/// Users whose last change is remembered at most; past this everything is dropped.
+const MAX_USERS: usize = 100_000;
+
+/// What a kept answer takes in memory, about.
+pub trait Weigh {
+    fn weight(&self) -> usize;
+}
+
+/// Answers of type `V` by key `K`, within a memory budget.
+pub struct Kept<K, V> {
+    max_bytes: usize,
+    inner: Mutex<Inner<K, V>>,
+}
+
+struct Inner<K, V> {
+    /// Moves on at every change applied.
+    clock: u64,
+    /// The clock when each user's answers last changed.
+    changed: HashMap<i64, u64>,
+    /// The clock when every answer last changed.
+    all_changed: u64,
+    entries: HashMap<K, Entry<V>>,
+    /// The [`Weigh::weight`] of `entries`.
+    bytes: usize,
+}
+
+struct Entry<V> {
+    /// The clock when the read began.
+    read_at: u64,
+    /// Whose changes drop it.
+    users: [i64; 2],
+    value: Arc<V>,
+}
+
+/// What an entry takes beyond its value: its key, clock and users, and its share of the map.
+const ENTRY_BYTES: usize = 128;
+
+impl<K: Eq + Hash + Copy, V: Weigh> Inner<K, V> {
+    /// Whether `users`' answers are unchanged since the clock read `since`.
+    fn unchanged(&self, users: &[i64; 2], since: u64) -> bool {
+        self.all_changed <= since
+            && users
+                .iter()
+                .all(|user| self.changed.get(user).is_none_or(|&at| at <= since))
+    }
+
+    fn remove(&mut self, key: &K) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.bytes -= ENTRY_BYTES + entry.value.weight();
+        }
+    }
+
+    fn forget_all(&mut self) {
+        self.clock += 1;
+        self.all_changed = self.clock;
+        self.changed.clear();
+        self.entries.clear();
+        self.bytes = 0;
+    }
+}
+
+/// When a read began, for [`Kept::keep`].
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
+
+impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
+    /// Keeps at most `max_bytes` of answers; past that each new one replaces arbitrary others.
+    pub fn new(max_bytes: usize) -> Kept<K, V> {
+        Kept {
+            max_bytes,
+            inner: Mutex::new(Inner {
+                clock: 0,
+                changed: HashMap::new(),
+                all_changed: 0,
+                entries: HashMap::new(),
+                bytes: 0,
+            }),
+        }
+    }
+
+    /// The answer, when one is kept that nothing changed since (one that did is dropped).
+    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+        self.get_if(key, |_| true)
+    }
+
+    /// [`get`](Self::get), when the kept answer also passes `fits`.
+    pub fn get_if(&self, key: &K, fits: impl FnOnce(&V) -> bool) -> Option<Arc<V>> {
+        let mut inner = self.inner.lock().ok()?;
+        let entry = inner.entries.get(key)?;
+        if !inner.unchanged(&entry.users, entry.read_at) {
+            inner.remove(key);
+            return None;
+        }
+        fits(&entry.value).then(|| Arc::clone(&entry.value))
+    }
+
+    /// Taken before reading an answer from the database.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.inner.lock().map(|inner| inner.clock).unwrap_or(0))
+    }
+
+    /// Keeps an answer read since `ticket` that `users`' changes drop, unless one of them
+    /// changed meanwhile.
+    pub fn keep(&self, ticket: Ticket, key: K, users: [i64; 2], value: &Arc<V>) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if !inner.unchanged(&users, ticket.0) {
+            return;
+        }
+        let added = ENTRY_BYTES + value.weight();
+        if added > self.max_bytes / 8 {
+            return;
+        }
+        inner.remove(&key);
+        while inner.bytes + added > self.max_bytes {
+            let Some(any) = inner.entries.keys().next().copied() else {
+                break;
+            };
+            inner.remove(&any);
+        }
+        inner.bytes += added;
+        let entry = Entry {
+            read_at: ticket.0,
+            users,
+            value: Arc::clone(value),
+        };
+        inner.entries.insert(key, entry);
+    }
+
+    /// Notes what a committed transaction changed.
+    pub fn apply(&self, commit: &Commit) {
+        if commit.events_for.is_empty() && !commit.renamed && !commit.everyone {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if commit.renamed || commit.everyone || inner.changed.len() >= MAX_USERS {
+            inner.forget_all();
+            return;
+        }
+        inner.clock += 1;
+        let now = inner.clock;
+        for user in &commit.events_for {
+            inner.changed.insert(*user, now);
+        }
+    }
+
+    /// Drops everything (something changed that this process was not told about in detail).
+    pub fn forget_all(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.forget_all();
+        }
+    }
+
+    /// The memory the kept answers take, as [`Weigh`] estimates it.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().unwrap().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer of `n` bytes.
+    struct Blob(usize);
+
+    impl Weigh for Blob {
+        fn weight(&self) -> usize {
+            self.0
+        }
+    }
+
+    fn blob(n: usize) -> Arc<Blob> {
+        Arc::new(Blob(n))
+    }
+
+    fn told(users: &[i64]) -> Commit {
+        Commit {
+            events_for: users.to_vec(),
+            ..Commit::default()
+        }
+    }
+
+    fn size(kept: &Kept<i64, Blob>, key: i64) -> Option<usize> {
+        kept.get(&key).map(|b| b.0)
+    }
+
+    #[test]
+    fn an_answer_is_given_until_one_of_its_users_is_told_of_a_change() {
+        let kept = Kept::new(1 << 20);
+        kept.keep(kept.ticket(), 1, [1, 2], &blob(3));
+        kept.keep(kept.ticket(), 2, [2, 3], &blob(4));
+        kept.keep(kept.ticket(), 3, [4, 4], &blob(5));
+        assert_eq!(size(&kept, 1), Some(3));
+        assert_eq!(size(&kept, 9), None);
+        kept.apply(&told(&[2]));
+        assert_eq!((size(&kept, 1), size(&kept, 2)), (None, None));
+        assert_eq!(
+            kept.bytes(),
+            ENTRY_BYTES + 5,
+            "changed answers are dropped when met"
+        );
+        assert_eq!(size(&kept, 3), Some(5));
+        // Read again after the change: kept again.
+        kept.keep(kept.ticket(), 1, [1, 2], &blob(6));
+        assert_eq!(size(&kept, 1), Some(6));
+        assert!(kept.get_if(&1, |b| b.0 > 6).is_none());
+        assert_eq!(size(&kept, 1), Some(6), "one that does not fit stays kept");
+        kept.apply(&Commit {
+            renamed: true,
+            ..Commit::default()
+        });
+        assert_eq!((size(&kept, 1), size(&kept, 3)), (None, None));
+        kept.keep(kept.ticket(), 3, [4, 4], &blob(5));
+        kept.forget_all();
+        assert_eq!(size(&kept, 3), None);
+        assert_eq!(kept.bytes(), 0);
+    }
+
+    #[test]
+    fn what_is_kept_stays_within_its_memory() {
+        let max = 96 << 20;
+        let kept = Kept::new(max);
+        let heavy = blob(1 << 20);
+        for key in 1..=200 {
+            kept.keep(kept.ticket(), key, [key, key], &heavy);
+            assert!(kept.bytes() <= max);
+        }
+        let given = (1..=200).filter(|k| size(&kept, *k).is_some()).count();
+        assert!((80..=96).contains(&given), "{given} answers kept");
+        assert_eq!(kept.bytes(), given * (ENTRY_BYTES + (1 << 20)));
+        assert!(size(&kept, 200).is_some(), "the newest is kept");
+        // One answer too large for its share is not kept at all.
+        kept.keep(kept.ticket(), 201, [201, 201], &blob(max / 4));
+        assert_eq!(size(&kept, 201), None);
+    }
+
+    #[test]
+    fn an_answer_read_before_a_change_is_not_kept() {
+        let kept = Kept::new(1 << 20);
+        let ticket = kept.ticket();
+        // The read sees the answer before a post; the post commits before the read is kept.
+        kept.apply(&told(&[2]));
+        kept.keep(ticket, 1, [1, 2], &blob(3));
+        assert_eq!(size(&kept, 1), None);
+        // Someone else's change does not matter.
+        let ticket = kept.ticket();
+        kept.apply(&told(&[7]));
+        kept.keep(ticket, 1, [1, 2], &blob(4));
+        assert_eq!(size(&kept, 1), Some(4));
+    }
+
+    #[test]
+    fn too_many_changed_users_drop_everything() {
+        let kept = Kept::new(1 << 20);
+        kept.keep(kept.ticket(), 1, [1, 2], &blob(3));
+        let many: Vec<i64> = (10..10 + MAX_USERS as i64).collect();
+        kept.apply(&told(&many));
+        assert_eq!(size(&kept, 1), Some(3), "users 1 and 2 did not change");
+        kept.apply(&told(&[5]));
+        assert_eq!(size(&kept, 1), None, "the remembered changes were full");
+        assert_eq!(kept.inner.lock().unwrap().changed.len(), 0);
+    }
+}

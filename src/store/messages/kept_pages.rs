@@ -1,0 +1,131 @@
+//! The latest page of each thread kept in memory (SQLite): opening a conversation reads it,
+//! and a client opens the same few conversations again and again while nothing in them
+//! changed. A page read from the database cost a lookup of the thread and one of each
+//! message (the messages of a thread lie scattered over the table, in the order they were
+//! posted everywhere); a kept one is a pointer copy.
+//!
+//! A page is kept until one of the thread's two members is told of a change (every change to
+//! a thread's messages tells both, see [`crate::store::kept`]), by `(thread, limit)`, and
+//! answers any request for the `limit` messages before an id past the thread's newest
+//! message: the web client asks for the page before 2^53 - 1.
+
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
+use super::{
+    Message,
+    pages::{MessageWindow, PageHead, page_of},
+};
+use crate::store::{
+    Counted, Store, StoreError, StoreResult,
+    db::Db,
+    kept::{Kept, Weigh},
+    read,
+    threads::ThreadMembers,
+};
+
+/// Memory the kept pages may take, as [`Weigh`] estimates it.
+const MAX_BYTES: usize = 64 << 20;
+
+/// The pages kept: by thread and `limit`.
+pub type PageCache = Kept<(i64, i64), PageJson>;
+
+/// The budget of a [`PageCache`].
+pub fn new() -> PageCache {
+    Kept::new(MAX_BYTES)
+}
+
+/// A window of a thread's messages as the endpoint answers it, its messages already JSON.
+#[derive(Debug)]
+pub struct PageJson {
+    pub members: ThreadMembers,
+    /// How many messages the window holds (the thread's total for an offset page).
+    pub count: i64,
+    /// How many messages the thread has.
+    pub total: i64,
+    /// The ids of the page's first and last messages, and how many it has.
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    pub shown: i64,
+    /// The thread's newest message when the page was read.
+    newest: Option<i64>,
+    /// The page's messages: a JSON array of the contract's message JSON, oldest first.
+    pub results: Box<RawValue>,
+}
+
+impl PageJson {
+    fn new(
+        members: ThreadMembers,
+        page: &Counted<Message>,
+        (total, newest): (i64, Option<i64>),
+    ) -> StoreResult<PageJson> {
+        Ok(PageJson {
+            members,
+            count: page.count,
+            total,
+            first: page.items.first().map(|m| m.id),
+            last: page.items.last().map(|m| m.id),
+            shown: page.items.len() as i64,
+            newest,
+            results: serde_json::value::to_raw_value(&page.items)
+                .map_err(|e| StoreError::Other(e.into()))?,
+        })
+    }
+}
+
+impl Weigh for PageJson {
+    fn weight(&self) -> usize {
+        self.results.get().len()
+    }
+}
+
+/// The page of a window when that is the latest page, by the key it is kept under.
+fn latest(thread: i64, window: MessageWindow) -> Option<((i64, i64), i64)> {
+    match window {
+        MessageWindow::Before { id, limit } => Some(((thread, limit), id)),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// The thread's members and a window of its messages, read in one snapshot (one read
+    /// where a visibility check and then the page took two); `None` when there is no such
+    /// thread. The latest page comes from memory when nothing in the thread changed since
+    /// this process read it.
+    pub async fn thread_messages(
+        &self,
+        thread: i64,
+        window: MessageWindow,
+    ) -> StoreResult<Option<Arc<PageJson>>> {
+        let read = async || -> StoreResult<Option<Arc<PageJson>>> {
+            read!(self, |db| match db
+                .row::<PageHead>(&super::pages::PAGE_HEAD, &[&thread])
+                .await?
+            {
+                Some(PageHead { members, extent }) => {
+                    let page = page_of(db, thread, extent, window).await?;
+                    let json = PageJson::new(members, &page, (extent.total, extent.last))?;
+                    Ok(Some(Arc::new(json)))
+                }
+                None => Ok(None),
+            })
+        };
+        let (Some(cache), Some((key, before))) = (self.page_cache(), latest(thread, window)) else {
+            return read().await;
+        };
+        let past_newest = |page: &PageJson| page.newest.is_none_or(|newest| before > newest);
+        if let Some(page) = cache.get_if(&key, past_newest) {
+            metrics::counter!("simple_chat_message_page_cache_total", "outcome" => "hit")
+                .increment(1);
+            return Ok(Some(page));
+        }
+        metrics::counter!("simple_chat_message_page_cache_total", "outcome" => "miss").increment(1);
+        let ticket = cache.ticket();
+        let page = read().await?;
+        if let Some(page) = page.as_ref().filter(|page| past_newest(page)) {
+            cache.keep(ticket, key, page.members.users, page);
+        }
+        Ok(page)
+    }
+}
