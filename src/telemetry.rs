@@ -107,6 +107,10 @@ fn describe() {
         "SQLite: thread lists answered from memory (outcome=hit) or read (outcome=miss)"
     );
     describe_counter!(
+        "simple_chat_thread_pair_cache_total",
+        "SQLite: existing threads answered to create-or-get from memory (outcome=hit) or read (outcome=miss)"
+    );
+    describe_counter!(
         "simple_chat_message_page_cache_total",
         "SQLite: latest message pages answered from memory (outcome=hit) or read (outcome=miss)"
     );

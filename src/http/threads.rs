@@ -82,7 +82,7 @@ pub async fn create(
     policy::may_create_thread(&user, &a, &b)?;
     // Only a thread that does not exist yet counts against --thread-rate.
     if let Some(existing) = existing {
-        return Ok((StatusCode::OK, Json(existing)).into_response());
+        return Ok((StatusCode::OK, Json(&*existing.json)).into_response());
     }
     if state.store.blocked_between(a.id, b.id).await? {
         return Err(policy::CANNOT_MESSAGE.into());

@@ -3,6 +3,9 @@
 //! the database cost four row lookups per thread (the thread, both usernames, the last
 //! message) and was the slowest of the common reads. A list is kept until its user is told
 //! of a change, or a username changes (see [`super::kept`] for why that is enough).
+//!
+//! So is one thread as creating it answers when it exists already (a client opening a
+//! conversation with someone by name): kept until either member is told of a change.
 
 use std::sync::Arc;
 
@@ -17,6 +20,9 @@ use super::{
 /// Memory the kept lists may take, as [`Weigh`] estimates it. Scenario A's 20,000 lists of
 /// about 10 threads come near it.
 const MAX_BYTES: usize = 96 << 20;
+
+/// Memory the kept threads of [`PairCache`] may take.
+const MAX_PAIR_BYTES: usize = 32 << 20;
 
 /// Which list: the user, `limit`, `offset`.
 pub type Key = (i64, i64, i64);
@@ -56,5 +62,37 @@ impl KeptList {
 impl Weigh for KeptList {
     fn weight(&self) -> usize {
         self.results.get().len()
+    }
+}
+
+/// Which thread as whom: the lower user id, the higher, the viewer.
+pub type PairKey = (i64, i64, i64);
+
+/// The threads kept for creating a thread that exists already.
+pub type PairCache = Kept<PairKey, KeptThread>;
+
+/// The budget of a [`PairCache`].
+pub fn pairs() -> PairCache {
+    Kept::new(MAX_PAIR_BYTES)
+}
+
+/// A thread as one viewer sees it: the contract's thread JSON.
+#[derive(Debug)]
+pub struct KeptThread {
+    pub json: Box<RawValue>,
+}
+
+impl KeptThread {
+    pub fn new(thread: &ThreadView) -> StoreResult<KeptThread> {
+        Ok(KeptThread {
+            json: serde_json::value::to_raw_value(thread)
+                .map_err(|e| StoreError::Other(e.into()))?,
+        })
+    }
+}
+
+impl Weigh for KeptThread {
+    fn weight(&self) -> usize {
+        self.json.get().len()
     }
 }

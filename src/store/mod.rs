@@ -188,6 +188,14 @@ impl Store {
         }
     }
 
+    /// The threads kept for creating a thread (SQLite only: see [`list_cache`]).
+    pub(crate) fn pair_cache(&self) -> Option<&list_cache::PairCache> {
+        match self {
+            Store::Sqlite(store) => Some(store.pair_cache()),
+            Store::Postgres(_) => None,
+        }
+    }
+
     /// The thread lists kept in memory (SQLite only: see [`list_cache`]).
     pub(crate) fn list_cache(&self) -> Option<&list_cache::ListCache> {
         match self {

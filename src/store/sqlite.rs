@@ -33,7 +33,7 @@ use super::{
     Commit, StoreError, StoreResult,
     db::{Column, Db, Dialect, FromRow, Param, Row, Sql, Tx},
     events::NewEvent,
-    list_cache::{self, ListCache},
+    list_cache::{self, ListCache, PairCache},
     messages::kept_pages::{self, PageCache},
     user_cache::UserCache,
 };
@@ -60,6 +60,7 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 struct Caches {
     users: UserCache,
     lists: ListCache,
+    pairs: PairCache,
     pages: PageCache,
 }
 
@@ -68,6 +69,7 @@ impl Caches {
         Caches {
             users: UserCache::default(),
             lists: list_cache::new(),
+            pairs: list_cache::pairs(),
             pages: kept_pages::new(),
         }
     }
@@ -75,12 +77,14 @@ impl Caches {
     fn apply(&self, commit: &Commit) {
         self.users.apply(commit);
         self.lists.apply(commit);
+        self.pairs.apply(commit);
         self.pages.apply(commit);
     }
 
     fn forget_all(&self) {
         self.users.forget_all();
         self.lists.forget_all();
+        self.pairs.forget_all();
         self.pages.forget_all();
     }
 }
@@ -296,6 +300,10 @@ impl SqliteStore {
 
     pub fn list_cache(&self) -> &ListCache {
         &self.caches.lists
+    }
+
+    pub fn pair_cache(&self) -> &PairCache {
+        &self.caches.pairs
     }
 
     pub fn page_cache(&self) -> &PageCache {

@@ -11,7 +11,7 @@ use super::{
     db::{Db, FromRow, Row, Sql, Tx},
     events::{self, Payload},
     files,
-    list_cache::{KeptList, List},
+    list_cache::{KeptList, KeptThread, List},
     messages::{self, Message},
     read,
     users::{self, User},
@@ -23,7 +23,7 @@ use crate::clock::Timestamp;
 #[derive(Debug)]
 pub struct Pair {
     pub users: [Option<User>; 2],
-    pub thread: Option<ThreadView>,
+    pub thread: Option<Arc<KeptThread>>,
 }
 
 /// A user as anyone signed in may see them.
@@ -252,8 +252,8 @@ impl Store {
     ) -> StoreResult<Pair> {
         let cache = self.user_cache();
         if let [Some(a), Some(b)] = usernames.each_ref().map(|name| cache.by_username(name)) {
-            let (ids, users) = ([a.id, b.id], [Some(a), Some(b)]);
-            let thread = read!(self, |db| thread_of(db, ids, viewer).await)?;
+            let thread = self.kept_thread_of([a.id, b.id], viewer).await?;
+            let users = [Some(a), Some(b)];
             return Ok(Pair { users, thread });
         }
         let ticket = cache.ticket();
@@ -266,12 +266,49 @@ impl Store {
                 [Some(a), Some(b)] => thread_of(db, [a.id, b.id], viewer).await?,
                 _ => None,
             };
-            Ok(Pair { users, thread })
+            let thread = thread.map(|t| KeptThread::new(&t).map(Arc::new));
+            Ok(Pair {
+                users,
+                thread: thread.transpose()?,
+            })
         })?;
         for user in pair.users.iter().flatten() {
             cache.keep(ticket, user);
         }
         Ok(pair)
+    }
+
+    /// The thread of two users as `viewer` sees it, from memory when nothing in it changed
+    /// since this process read it (see [`super::list_cache`]).
+    async fn kept_thread_of(
+        &self,
+        [a, b]: [i64; 2],
+        viewer: i64,
+    ) -> StoreResult<Option<Arc<KeptThread>>> {
+        let read = async || -> StoreResult<Option<Arc<KeptThread>>> {
+            let thread = read!(self, |db| thread_of(db, [a, b], viewer).await)?;
+            Ok(thread
+                .map(|t| KeptThread::new(&t))
+                .transpose()?
+                .map(Arc::new))
+        };
+        let Some(cache) = self.pair_cache().filter(|_| a != b) else {
+            return read().await;
+        };
+        let (low, high) = (a.min(b), a.max(b));
+        let key = (low, high, viewer);
+        if let Some(thread) = cache.get(&key) {
+            metrics::counter!("simple_chat_thread_pair_cache_total", "outcome" => "hit")
+                .increment(1);
+            return Ok(Some(thread));
+        }
+        metrics::counter!("simple_chat_thread_pair_cache_total", "outcome" => "miss").increment(1);
+        let ticket = cache.ticket();
+        let thread = read().await?;
+        if let Some(thread) = &thread {
+            cache.keep(ticket, key, [low, high], thread);
+        }
+        Ok(thread)
     }
 
     /// The thread of two different users as `viewer` sees it, created when there is none

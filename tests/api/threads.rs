@@ -646,3 +646,66 @@ async fn a_thread_list_read_again_shows_what_changed_since() {
     assert_eq!(gone.status(), 204);
     assert_eq!(app.get_ok(&list, &c.bob).await["count"], json!(1));
 }
+
+/// Creating a thread that exists answers it as it is now, read before and again after each
+/// change (a server may answer it from memory): a message posted, read, a participant
+/// renamed, the thread deleted.
+#[tokio::test]
+async fn an_existing_thread_created_again_shows_what_changed_since() {
+    let app = spawn_app().await;
+    let c = app.conversation().await;
+    let admin = app.admin_token().await;
+    let again = async |token: &str| {
+        let first = app.create_thread(token, "alice", "bob").await;
+        let second = app.create_thread(token, "bob", "alice").await;
+        assert_eq!(first, second);
+        second
+    };
+    assert_eq!(again(&c.bob).await["last_message"], Value::Null);
+
+    let sent = app.post_messages(&c.alice, c.thread_id, &["hi"]).await;
+    let thread = again(&c.bob).await;
+    assert_eq!(thread["last_message"], sent[0]);
+    assert_eq!(thread["unread_count"], json!(1));
+    assert_eq!(again(&c.alice).await["unread_count"], json!(0));
+
+    let read = app
+        .post_json(
+            "/message/",
+            Some(&c.bob),
+            &json!({"messages_ids": [id(&sent[0])]}),
+        )
+        .await;
+    assert_eq!(read.status(), 200);
+    let thread = again(&c.bob).await;
+    assert_eq!(thread["unread_count"], json!(0));
+    assert_eq!(thread["last_message"]["is_read"], json!(true));
+
+    let renamed = app
+        .patch_json(
+            &format!("/api/users/{}/", c.alice_id),
+            Some(&admin),
+            &json!({"username": "alicia"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let thread = app.create_thread(&c.bob, "alicia", "bob").await;
+    assert_eq!(thread["participants_list"], json!(["alicia", "bob"]));
+    assert_eq!(id(&thread), c.thread_id);
+
+    let gone = app
+        .delete(&format!("/chat/thread/{}/", c.thread_id), Some(&c.bob))
+        .await;
+    assert_eq!(gone.status(), 204);
+    let (status, fresh) = parts(
+        app.post_json(
+            "/chat/thread/",
+            Some(&c.bob),
+            &json!({"user1": "alicia", "user2": "bob"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "a new thread, not the deleted one: {fresh}");
+    assert_ne!(id(&fresh), c.thread_id);
+}
