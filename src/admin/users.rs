@@ -2,7 +2,7 @@
 //! deleting. Every rule comes from [`accounts`] (validation) and [`policy`] (who may change
 //! whom); this module only turns forms into calls and errors into pages.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     extract::{Path, RawQuery, State},
@@ -151,7 +151,8 @@ pub async fn add(
 
 async fn target(state: &AppState, id: &str) -> AdminResult<User> {
     let id = parse_id(id)?;
-    state.store.user(id).await?.ok_or(AdminError::NotFound)
+    let user = state.store.user(id).await?.ok_or(AdminError::NotFound)?;
+    Ok(Arc::unwrap_or_clone(user))
 }
 
 /// What the detail form lets `actor` change of `target`.

@@ -1,7 +1,7 @@
 //! The event log over plain HTTP: `GET /api/events/` (long poll), and what it shares with the
 //! WebSocket ([`super::socket`]): who is connecting and from which `seq`. See docs/REALTIME.md.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json,
@@ -55,7 +55,7 @@ pub(super) async fn connecting_user(
     state: &AppState,
     parts: &Parts,
     query: &ListQuery,
-) -> Result<(User, Claims), Error> {
+) -> Result<(Arc<User>, Claims), Error> {
     let token = match query.get("token") {
         Some(token) => token,
         None => parts

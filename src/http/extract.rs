@@ -2,6 +2,8 @@
 //! JSON body ([`Body`] of any [`FromJson`] request type), a positive path id, pagination
 //! parameters, and the signed-in user (authentication lives here, in one place).
 
+use std::sync::Arc;
+
 use axum::{
     body::Bytes,
     extract::{FromRef, FromRequest, FromRequestParts, Path, Request},
@@ -139,7 +141,7 @@ pub fn not_a_count(raw: &str) -> &'static str {
 
 /// The signed-in user, from `Authorization: Bearer <access token>`; the user must still exist,
 /// be active, and the token must carry their current token version.
-pub struct AuthUser(pub User);
+pub struct AuthUser(pub Arc<User>);
 
 impl<S> FromRequestParts<S> for AuthUser
 where
@@ -172,7 +174,11 @@ pub fn bearer_token(header: &[u8]) -> Option<&str> {
 }
 
 /// The user a valid token of the wanted type belongs to.
-pub async fn authenticate(state: &AppState, token: &str, wanted: TokenType) -> Result<User, Error> {
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+    wanted: TokenType,
+) -> Result<Arc<User>, Error> {
     Ok(authenticate_claims(state, token, wanted).await?.0)
 }
 
@@ -181,7 +187,7 @@ pub async fn authenticate_claims(
     state: &AppState,
     token: &str,
     wanted: TokenType,
-) -> Result<(User, Claims), Error> {
+) -> Result<(Arc<User>, Claims), Error> {
     let claims = state
         .keys
         .verify(token, wanted)

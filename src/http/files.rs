@@ -4,6 +4,8 @@
 //! and `/thumbnail` a small JPEG of an image. Only the uploader, the participants of a thread
 //! where the file is attached, and staff may fetch a file; anyone else gets 404.
 
+use std::sync::Arc;
+
 use axum::{
     Json,
     body::Body,
@@ -201,7 +203,11 @@ pub struct FileParams {
 }
 
 /// The signed-in user from the header or `?token=`.
-async fn requester(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> ApiResult<User> {
+async fn requester(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> ApiResult<Arc<User>> {
     let from_query = query.and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "token")

@@ -7,7 +7,7 @@
 //! `--max-websockets-per-user` sockets on an instance (one more is 429 before the upgrade), and
 //! a client frame over 16 KiB closes the socket with 1009.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{
@@ -115,7 +115,7 @@ enum End {
 
 async fn run(
     state: AppState,
-    user: User,
+    user: Arc<User>,
     claims: Claims,
     since: Option<i64>,
     mut socket: WebSocket,
@@ -189,7 +189,7 @@ enum ClientFrame {
 
 struct Session<'a> {
     state: &'a AppState,
-    user: User,
+    user: Arc<User>,
     /// When the latest token expires.
     expires: Instant,
     subscription: Subscription<'a>,

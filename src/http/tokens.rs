@@ -1,5 +1,7 @@
 //! simplejwt's token endpoints: obtain a pair, refresh, verify, blacklist (sign out).
 
+use std::sync::Arc;
+
 use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -178,7 +180,7 @@ pub async fn blacklist(
 
 /// A refresh token that is well signed, unexpired, not blacklisted, of a user who may still
 /// sign in.
-async fn valid_refresh_token(state: &AppState, token: &str) -> Result<(User, Claims), Error> {
+async fn valid_refresh_token(state: &AppState, token: &str) -> Result<(Arc<User>, Claims), Error> {
     let user = authenticate(state, token, TokenType::Refresh).await?;
     let claims = state
         .keys

@@ -1,5 +1,7 @@
 //! `/api/users/…` and `/api/me/`: staff manage users; any signed-in user can look users up.
 
+use std::sync::Arc;
+
 use axum::{
     Json,
     extract::State,
@@ -136,7 +138,7 @@ pub struct SearchParams {
 #[utoipa::path(get, path = "/api/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = Detail)))]
 pub async fn me(AuthUser(user): AuthUser) -> Json<User> {
-    Json(user)
+    Json(Arc::unwrap_or_clone(user))
 }
 
 /// Looks users up: staff search usernames, emails and names and see everything; others
@@ -238,7 +240,7 @@ pub async fn detail(
 ) -> ApiResult<Json<User>> {
     policy::require_staff(&actor)?;
     let user = state.store.user(id).await?.ok_or(Error::NotFound)?;
-    Ok(Json(user))
+    Ok(Json(Arc::unwrap_or_clone(user)))
 }
 
 /// Changes a user (staff; superuser status and superuser accounts: superusers). A password

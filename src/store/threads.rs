@@ -22,7 +22,7 @@ use crate::clock::Timestamp;
 /// Two users looked up by username, and their thread (see [`Store::pair_by_usernames`]).
 #[derive(Debug)]
 pub struct Pair {
-    pub users: [Option<User>; 2],
+    pub users: [Option<Arc<User>>; 2],
     pub thread: Option<Arc<KeptThread>>,
 }
 
@@ -259,8 +259,8 @@ impl Store {
         let ticket = cache.ticket();
         let pair = read!(self, |db| {
             let users = [
-                users::by_username(db, &usernames[0]).await?,
-                users::by_username(db, &usernames[1]).await?,
+                users::by_username(db, &usernames[0]).await?.map(Arc::new),
+                users::by_username(db, &usernames[1]).await?.map(Arc::new),
             ];
             let thread = match &users {
                 [Some(a), Some(b)] => thread_of(db, [a.id, b.id], viewer).await?,

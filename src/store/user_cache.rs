@@ -16,7 +16,11 @@
 //! that holds exactly the kept users' usernames: a rename or a deletion drops the user, and with
 //! it the name.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use super::{Commit, User};
 
@@ -33,7 +37,9 @@ pub struct UserCache {
 
 #[derive(Default)]
 struct Inner {
-    users: HashMap<i64, User>,
+    /// Shared with the requests that authenticate as them: a hit copies a pointer, where a
+    /// copy of the row allocated its five strings.
+    users: HashMap<i64, Arc<User>>,
     /// The username of every user in `users`.
     ids: HashMap<String, i64>,
     generation: u64,
@@ -57,11 +63,11 @@ impl Inner {
 pub struct Ticket(u64);
 
 impl UserCache {
-    pub fn get(&self, id: i64) -> Option<User> {
+    pub fn get(&self, id: i64) -> Option<Arc<User>> {
         self.inner.lock().ok()?.users.get(&id).cloned()
     }
 
-    pub fn by_username(&self, username: &str) -> Option<User> {
+    pub fn by_username(&self, username: &str) -> Option<Arc<User>> {
         let inner = self.inner.lock().ok()?;
         let id = inner.ids.get(username)?;
         inner.users.get(id).cloned()
@@ -73,7 +79,7 @@ impl UserCache {
     }
 
     /// Keeps a user read since `ticket`, unless some user changed meanwhile.
-    pub fn keep(&self, ticket: Ticket, user: &User) {
+    pub fn keep(&self, ticket: Ticket, user: &Arc<User>) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -85,7 +91,7 @@ impl UserCache {
         }
         inner.remove(user.id);
         inner.ids.insert(user.username.clone(), user.id);
-        inner.users.insert(user.id, user.clone());
+        inner.users.insert(user.id, Arc::clone(user));
     }
 
     /// Drops what a committed transaction (here or on another instance) changed.
@@ -137,8 +143,8 @@ mod tests {
     #[test]
     fn a_commit_that_changed_a_user_drops_it() {
         let cache = UserCache::default();
-        cache.keep(cache.ticket(), &user(1, 0));
-        cache.keep(cache.ticket(), &user(2, 0));
+        cache.keep(cache.ticket(), &Arc::new(user(1, 0)));
+        cache.keep(cache.ticket(), &Arc::new(user(2, 0)));
         cache.apply(&Commit {
             users_changed: vec![1],
             ..Commit::default()
@@ -161,17 +167,17 @@ mod tests {
             signed_out: vec![1],
             ..Commit::default()
         });
-        cache.keep(ticket, &user(1, 0));
+        cache.keep(ticket, &Arc::new(user(1, 0)));
         assert!(cache.get(1).is_none());
-        cache.keep(cache.ticket(), &user(1, 1));
+        cache.keep(cache.ticket(), &Arc::new(user(1, 1)));
         assert_eq!(cache.get(1).map(|u| u.token_version), Some(1));
     }
 
     #[test]
     fn a_username_finds_a_kept_user_until_it_changes() {
         let cache = UserCache::default();
-        cache.keep(cache.ticket(), &user(1, 0));
-        cache.keep(cache.ticket(), &user(2, 0));
+        cache.keep(cache.ticket(), &Arc::new(user(1, 0)));
+        cache.keep(cache.ticket(), &Arc::new(user(2, 0)));
         assert_eq!(cache.by_username("user1").map(|u| u.id), Some(1));
 
         // Renamed: the old name finds nobody, and the row read after the change is kept.
@@ -184,12 +190,12 @@ mod tests {
             username: "ursula".into(),
             ..user(1, 0)
         };
-        cache.keep(cache.ticket(), &renamed);
+        cache.keep(cache.ticket(), &Arc::new(renamed));
         assert_eq!(cache.by_username("ursula").map(|u| u.id), Some(1));
         assert!(cache.by_username("user1").is_none());
 
         // Kept again under a new name without an eviction in between: the old name goes too.
-        cache.keep(cache.ticket(), &user(1, 0));
+        cache.keep(cache.ticket(), &Arc::new(user(1, 0)));
         assert!(cache.by_username("ursula").is_none());
         assert_eq!(cache.by_username("user1").map(|u| u.id), Some(1));
 

@@ -1,6 +1,8 @@
 //! User accounts as stored: lookups, search, create, change, delete, and the login record.
 //! The rules for valid accounts live in `crate::accounts`; this module keeps the rows.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::{
@@ -238,13 +240,13 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
 impl Store {
     /// The user, from memory when this process has read it since it last changed (see
     /// [`super::user_cache`]).
-    pub async fn user(&self, id: i64) -> StoreResult<Option<User>> {
+    pub async fn user(&self, id: i64) -> StoreResult<Option<Arc<User>>> {
         let cache = self.user_cache();
         if let Some(user) = cache.get(id) {
             return Ok(Some(user));
         }
         let ticket = cache.ticket();
-        let user = read!(self, |db| by_id(db, id).await)?;
+        let user = read!(self, |db| by_id(db, id).await)?.map(Arc::new);
         if let Some(user) = &user {
             cache.keep(ticket, user);
         }
