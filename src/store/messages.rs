@@ -214,47 +214,20 @@ static ADD_UNREAD: Sql = Sql::new(
     "UPDATE thread_members SET unread = unread + $3 WHERE user_id = $1 AND thread_id = $2
      RETURNING unread",
 );
-/// The messages listed in `$1` (a JSON list of ids) that reader `$2` received and has not
-/// read, for [`MARK_READ`] and [`ANY_TO_MARK`]: on SQLite, then on PostgreSQL.
-macro_rules! listed_unread {
-    (sqlite) => {
-        "WHERE id IN (SELECT value FROM json_each($1))
-           AND NOT is_read
-           AND sender_id <> $2
-           AND thread_id IN (SELECT thread_id FROM thread_members WHERE user_id = $2)"
-    };
-    (postgres) => {
-        "WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(CAST($1 AS TEXT) AS JSON)))
-           AND NOT is_read
-           AND sender_id <> $2
-           AND thread_id IN (SELECT thread_id FROM thread_members WHERE user_id = $2)"
-    };
-}
-/// Marks read the listed messages the reader received.
+/// Marks read the listed messages the reader received (JSON list of ids in `$1`).
 pub(crate) static MARK_READ: Sql = Sql::dialects(
-    concat!(
-        "UPDATE messages SET is_read = TRUE ",
-        listed_unread!(sqlite),
-        " RETURNING thread_id, id"
-    ),
-    concat!(
-        "UPDATE messages SET is_read = TRUE ",
-        listed_unread!(postgres),
-        " RETURNING thread_id, id"
-    ),
-);
-/// Whether [`MARK_READ`] would mark any of the listed messages.
-pub(crate) static ANY_TO_MARK: Sql = Sql::dialects(
-    concat!(
-        "SELECT 1 FROM messages ",
-        listed_unread!(sqlite),
-        " LIMIT 1"
-    ),
-    concat!(
-        "SELECT 1 FROM messages ",
-        listed_unread!(postgres),
-        " LIMIT 1"
-    ),
+    "UPDATE messages SET is_read = TRUE
+     WHERE id IN (SELECT value FROM json_each($1))
+       AND NOT is_read
+       AND sender_id <> $2
+       AND thread_id IN (SELECT thread_id FROM thread_members WHERE user_id = $2)
+     RETURNING thread_id, id",
+    "UPDATE messages SET is_read = TRUE
+     WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(CAST($1 AS TEXT) AS JSON)))
+       AND NOT is_read
+       AND sender_id <> $2
+       AND thread_id IN (SELECT thread_id FROM thread_members WHERE user_id = $2)
+     RETURNING thread_id, id",
 );
 static SUBTRACT_UNREAD: Sql = Sql::new(
     "UPDATE thread_members SET unread = unread - $3 WHERE user_id = $1 AND thread_id = $2
@@ -470,14 +443,6 @@ impl Store {
     /// marked. Ids that are unknown, sent by the reader, or in other people's threads are
     /// ignored. Each thread touched gets one `messages.read` event in both logs.
     pub async fn mark_read(&self, reader: i64, ids: Vec<i64>) -> StoreResult<i64> {
-        // A client marks read what it shows, and most of that was read already. Nothing to mark
-        // is answered from one read, not a write transaction: a read message stays read, so at
-        // the moment of that read marking them would have changed nothing.
-        let listed = IdList::new(&ids).0;
-        let any: Option<i64> = read!(self, |db| db.row(&ANY_TO_MARK, &[&listed, &reader]).await)?;
-        if any.is_none() {
-            return Ok(0);
-        }
         write!(self, |tx| mark_read(tx, reader, &ids).await)
     }
 
