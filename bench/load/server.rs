@@ -148,7 +148,17 @@ pub struct Server {
 impl Server {
     /// Starts a server on `database_url` and waits until `/healthz` answers.
     pub fn start(database_url: &str, secret: &str, log: PathBuf) -> Server {
-        let (child, port) = spawn(database_url, secret, &log);
+        Server::start_with(database_url, secret, log, &[])
+    }
+
+    /// [`start`](Self::start) with more of the server's environment.
+    pub fn start_with(
+        database_url: &str,
+        secret: &str,
+        log: PathBuf,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let (child, port) = spawn_with(database_url, secret, &log, env);
         let server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -192,6 +202,16 @@ fn free_port() -> u16 {
 
 /// Spawns `simple-chat serve` on a free port; does not wait for it.
 pub fn spawn(database_url: &str, secret: &str, log: &PathBuf) -> (Child, u16) {
+    spawn_with(database_url, secret, log, &[])
+}
+
+/// [`spawn`] with more of the server's environment.
+fn spawn_with(
+    database_url: &str,
+    secret: &str,
+    log: &PathBuf,
+    env: &[(&str, &str)],
+) -> (Child, u16) {
     let port = free_port();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -211,6 +231,7 @@ pub fn spawn(database_url: &str, secret: &str, log: &PathBuf) -> (Child, u16) {
         // here comes from 127.0.0.1.
         .env("SIMPLE_CHAT_LOGIN_FAILURES_PER_ADDRESS", "1000000")
         .env("SIMPLE_CHAT_MAX_CONNECTIONS", max_connections.to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("the log file"))
         .stderr(log)

@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// PostgreSQL: the longest a statement may run, in seconds.
     #[arg(long, env = "SIMPLE_CHAT_STATEMENT_TIMEOUT", default_value_t = 10)]
     statement_timeout: u64,
+    /// SQLite: memory for answers kept while nothing in them changes (thread lists, latest
+    /// message pages, existing threads), in MB; 0 keeps none.
+    #[arg(long, env = "SIMPLE_CHAT_KEPT_ANSWERS_MB", default_value_t = 192)]
+    kept_answers_mb: usize,
 }
 
 impl ServeArgs {
@@ -120,6 +124,7 @@ impl ServeArgs {
             pool_size: self.database_pool_size,
             pool_wait: Duration::from_secs(self.database_pool_wait),
             statement_timeout: Duration::from_secs(self.statement_timeout),
+            kept_answers_bytes: self.kept_answers_mb.saturating_mul(1 << 20),
         };
     }
 }

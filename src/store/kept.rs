@@ -266,6 +266,14 @@ mod tests {
     }
 
     #[test]
+    fn no_memory_keeps_nothing() {
+        let kept = Kept::new(0);
+        kept.keep(kept.ticket(), 1, [1, 2], &blob(0));
+        assert_eq!(size(&kept, 1), None);
+        assert_eq!(kept.bytes(), 0);
+    }
+
+    #[test]
     fn an_answer_read_before_a_change_is_not_kept() {
         let kept = Kept::new(1 << 20);
         let ticket = kept.ticket();

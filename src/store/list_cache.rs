@@ -17,23 +17,12 @@ use super::{
     threads::ThreadView,
 };
 
-/// Memory the kept lists may take, as [`Weigh`] estimates it. Scenario A's 20,000 lists of
-/// about 10 threads come near it.
-const MAX_BYTES: usize = 96 << 20;
-
-/// Memory the kept threads of [`PairCache`] may take.
-const MAX_PAIR_BYTES: usize = 32 << 20;
-
 /// Which list: the user, `limit`, `offset`.
 pub type Key = (i64, i64, i64);
 
-/// The thread lists kept.
+/// The thread lists kept (within half of `serve --kept-answers-mb`: scenario A's 20,000
+/// lists of about 10 threads come near the default's 96 MB).
 pub type ListCache = Kept<Key, KeptList>;
-
-/// The budget of a [`ListCache`].
-pub fn new() -> ListCache {
-    Kept::new(MAX_BYTES)
-}
 
 /// A kept list, shared with the requests answered from it: a hit copies a pointer, not the
 /// list (cloning every thread's strings under the lock was a tenth of a hit's time).
@@ -68,13 +57,9 @@ impl Weigh for KeptList {
 /// Which thread as whom: the lower user id, the higher, the viewer.
 pub type PairKey = (i64, i64, i64);
 
-/// The threads kept for creating a thread that exists already.
+/// The threads kept for creating a thread that exists already (within a sixth of
+/// `serve --kept-answers-mb`).
 pub type PairCache = Kept<PairKey, KeptThread>;
-
-/// The budget of a [`PairCache`].
-pub fn pairs() -> PairCache {
-    Kept::new(MAX_PAIR_BYTES)
-}
 
 /// A thread as one viewer sees it: the contract's thread JSON.
 #[derive(Debug)]

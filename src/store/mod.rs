@@ -84,7 +84,8 @@ pub enum Store {
     Postgres(postgres::PostgresStore),
 }
 
-/// How to connect (PostgreSQL; SQLite has its own fixed set of connections).
+/// How to connect (PostgreSQL; SQLite has its own fixed set of connections), and what to
+/// keep in memory (SQLite).
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
     /// Connections in the pool; `None`: four per core, between 8 and 32.
@@ -93,6 +94,8 @@ pub struct StoreOptions {
     pub pool_wait: std::time::Duration,
     /// The longest any statement may run.
     pub statement_timeout: std::time::Duration,
+    /// Memory for answers kept while unchanged (SQLite: see [`kept`]); 0 keeps none.
+    pub kept_answers_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -101,6 +104,7 @@ impl Default for StoreOptions {
             pool_size: None,
             pool_wait: std::time::Duration::from_secs(5),
             statement_timeout: std::time::Duration::from_secs(10),
+            kept_answers_bytes: 192 << 20,
         }
     }
 }
@@ -119,8 +123,9 @@ impl Store {
             Ok((Store::Postgres(store), applied))
         } else if url.starts_with("sqlite:") {
             let url = url.to_owned();
+            let kept = options.kept_answers_bytes;
             let (store, applied) =
-                tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&url))
+                tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&url, kept))
                     .await
                     .map_err(|e| StoreError::Other(e.into()))??;
             let store = Store::Sqlite(store);

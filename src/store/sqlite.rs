@@ -33,8 +33,9 @@ use super::{
     Commit, StoreError, StoreResult,
     db::{Column, Db, Dialect, FromRow, Param, Row, Sql, Tx},
     events::NewEvent,
-    list_cache::{self, ListCache, PairCache},
-    messages::kept_pages::{self, PageCache},
+    kept::Kept,
+    list_cache::{ListCache, PairCache},
+    messages::kept_pages::PageCache,
     user_cache::UserCache,
 };
 use crate::clock::Timestamp;
@@ -65,12 +66,15 @@ struct Caches {
 }
 
 impl Caches {
-    fn new() -> Caches {
+    /// `kept_bytes` shared by what is kept while unchanged ([`super::kept`]): half for thread
+    /// lists (asked for at every start and reconnect), a third for latest message pages, a
+    /// sixth for existing threads.
+    fn new(kept_bytes: usize) -> Caches {
         Caches {
             users: UserCache::default(),
-            lists: list_cache::new(),
-            pairs: list_cache::pairs(),
-            pages: kept_pages::new(),
+            lists: Kept::new(kept_bytes / 2),
+            pairs: Kept::new(kept_bytes / 6),
+            pages: Kept::new(kept_bytes / 3),
         }
     }
 
@@ -225,8 +229,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database of a `sqlite://path` URL, applies pending
-    /// migrations and starts the reader and writer threads.
-    pub fn open(url: &str) -> StoreResult<(SqliteStore, Vec<String>)> {
+    /// migrations and starts the reader and writer threads; up to `kept_bytes` of answers are
+    /// kept in memory while unchanged.
+    pub fn open(url: &str, kept_bytes: usize) -> StoreResult<(SqliteStore, Vec<String>)> {
         let path = path_from_url(url)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Other(e.into()))?;
@@ -247,7 +252,7 @@ impl SqliteStore {
         let hook: Arc<OnceLock<CommitHook>> = Arc::new(OnceLock::new());
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let writer_hook = hook.clone();
-        let caches = Arc::new(Caches::new());
+        let caches = Arc::new(Caches::new(kept_bytes));
         let writer_caches = caches.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Conversation, MESSAGE_KEYS, TestApp, assert_keys, id, parts, results, spawn_app,
+    Conversation, MESSAGE_KEYS, TestApp, assert_keys, id, parts, results, spawn_app, spawn_app_with,
 };
 
 /// Every event of a user's log, from the start.
@@ -316,7 +316,17 @@ async fn bad_emoji_and_a_21st_reaction_are_refused_and_change_nothing() {
 /// memory), and the page stays closed to outsiders.
 #[tokio::test]
 async fn the_latest_page_read_again_shows_every_change_since() {
-    let app = spawn_app().await;
+    latest_page_shows_every_change(spawn_app().await).await;
+}
+
+/// The same with nothing kept in memory (`serve --kept-answers-mb 0`).
+#[tokio::test]
+async fn the_latest_page_with_nothing_kept_shows_every_change_too() {
+    let app = spawn_app_with(|config| config.database.kept_answers_bytes = 0).await;
+    latest_page_shows_every_change(app).await;
+}
+
+async fn latest_page_shows_every_change(app: TestApp) {
     let Cast { chat, carol, staff } = cast(&app).await;
     let latest = |limit: i64| {
         format!(

@@ -25,16 +25,8 @@ use crate::store::{
     threads::ThreadMembers,
 };
 
-/// Memory the kept pages may take, as [`Weigh`] estimates it.
-const MAX_BYTES: usize = 64 << 20;
-
-/// The pages kept: by thread and `limit`.
+/// The pages kept, by thread and `limit` (within a third of `serve --kept-answers-mb`).
 pub type PageCache = Kept<(i64, i64), PageJson>;
-
-/// The budget of a [`PageCache`].
-pub fn new() -> PageCache {
-    Kept::new(MAX_BYTES)
-}
 
 /// A window of a thread's messages as the endpoint answers it, its messages already JSON.
 #[derive(Debug)]

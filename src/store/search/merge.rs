@@ -126,7 +126,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("merge.sqlite3");
         let url = format!("sqlite://{}", path.display());
-        let (sqlite, _) = SqliteStore::open(&url).unwrap();
+        let (sqlite, _) = SqliteStore::open(&url, 0).unwrap();
         let store = Store::Sqlite(sqlite);
         let alice = store.create_user(NewUser::named("alice")).await.unwrap().id;
         let bob = store.create_user(NewUser::named("bob")).await.unwrap().id;

@@ -263,7 +263,7 @@ mod tests {
     async fn a_batch_indexes_for_search_what_its_jobs_left() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("batch.sqlite3").display());
-        let (sqlite, _) = SqliteStore::open(&url).unwrap();
+        let (sqlite, _) = SqliteStore::open(&url, 0).unwrap();
         let store = Store::Sqlite(sqlite.clone());
         let alice = store.create_user(NewUser::named("alice")).await.unwrap().id;
         let bob = store.create_user(NewUser::named("bob")).await.unwrap().id;
