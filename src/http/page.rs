@@ -59,13 +59,7 @@ impl<'a> JsonPage<'a> {
 
     /// A page of an offset-paged list of `count` items, `results` being this page's.
     pub fn by_offset(count: i64, results: &'a RawValue, query: &ListQuery) -> JsonPage<'a> {
-        let (next, previous) = query.offset_links(count);
-        JsonPage {
-            count,
-            next,
-            previous,
-            results,
-        }
+        JsonPage::new(count, query.offset_links(count), results)
     }
 }
 
