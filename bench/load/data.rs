@@ -37,6 +37,12 @@ pub fn sentence(random: &mut Random) -> String {
     words.join(" ")
 }
 
+/// A message's `client_id`, random as the web client makes them (it sends one with every
+/// message, so that a retried post is stored once).
+pub fn client_id(random: &mut Random) -> String {
+    format!("{:016x}{:016x}", random.next(), random.next())
+}
+
 pub fn username(id: i64) -> String {
     format!("user{id}")
 }

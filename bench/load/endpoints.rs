@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::{
     client::{drive, ws_close, ws_connect},
-    data::{DataSet, PASSWORD, Random, sentence, username, word},
+    data::{DataSet, PASSWORD, Random, client_id, sentence, username, word},
     http::Http,
     report::EndpointRow,
     server::cpu_seconds,
@@ -138,7 +138,7 @@ pub async fn measure(
             drive(concurrency, duration, seed, move |random| {
                 let (_, thread, token) = t.user_in_thread(random);
                 let messages: Vec<_> = (0..count)
-                    .map(|_| json!({"text": sentence(random)}))
+                    .map(|_| json!({"text": sentence(random), "client_id": client_id(random)}))
                     .collect();
                 let body = json!({ "messages": messages }).to_string();
                 let path = format!("/thread/{thread}/message/");

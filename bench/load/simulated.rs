@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     client::{Socket, ws_connect},
-    data::{Random, sentence, username},
+    data::{Random, client_id, sentence, username},
     endpoints::LATEST_PAGE,
     tracking::{Pending, Phase, Shared},
 };
@@ -289,7 +289,7 @@ async fn post(shared: &Shared, token: &str, thread: i64, partner: i64, random: &
         };
         shared.pending.lock().unwrap().insert(marker, pending);
     }
-    let body = json!({"messages": [{"text": text}]}).to_string();
+    let body = json!({"messages": [{"text": text, "client_id": client_id(random)}]}).to_string();
     let path = format!("/thread/{thread}/message/");
     if shared
         .request("post", Method::POST, &path, token, Some(body))

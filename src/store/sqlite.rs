@@ -14,6 +14,8 @@
 //! reader or writer thread.
 
 mod checkpoint;
+#[cfg(test)]
+mod migration_tests;
 mod writer;
 
 use std::{
