@@ -1,6 +1,6 @@
 //! Answers kept in memory while nothing they show can have changed (SQLite): users' thread
-//! lists ([`super::list_cache`]) and the latest pages of threads
-//! ([`super::messages::kept_pages`]). Each kept answer names the users whose logs it follows.
+//! lists ([`super::list_cache`]), the latest pages of threads
+//! ([`super::messages::kept_pages`]) and users' unread totals ([`super::messages`]). Each kept answer names the users whose logs it follows.
 //!
 //! It rests on a rule the real-time contract already needs: every write that changes what a
 //! thread list or a message page shows (a message posted, edited, deleted, read or reacted to;
@@ -30,6 +30,13 @@ const MAX_USERS: usize = 100_000;
 /// What a kept answer takes in memory, about.
 pub trait Weigh {
     fn weight(&self) -> usize;
+}
+
+/// A number (an unread total) takes nothing beyond its entry.
+impl Weigh for i64 {
+    fn weight(&self) -> usize {
+        0
+    }
 }
 
 /// Answers of type `V` by key `K`, within a memory budget.

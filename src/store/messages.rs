@@ -6,7 +6,10 @@
 //! every `SELECT`, and reading a row by column name (plain, or as a thread's last message)
 //! all come from that list.
 
-use std::{collections::BTreeMap, sync::LazyLock};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, LazyLock},
+};
 
 use serde::Serialize;
 
@@ -16,6 +19,7 @@ use super::{
     events::{self, Payload},
     files::{self, FileJson, Files},
     json_list::JsonList,
+    kept::Kept,
     reactions::Reactions,
     read, search,
     threads::{self, ThreadMembers},
@@ -23,6 +27,9 @@ use super::{
     write,
 };
 use crate::clock::Timestamp;
+
+/// Users' unread totals kept, by user (within a 24th of `serve --kept-answers-mb`).
+pub type UnreadCache = Kept<i64, i64>;
 
 /// Declares [`Message`] from its columns: `field: Type = "column"`.
 macro_rules! message_row {
@@ -446,9 +453,22 @@ impl Store {
         write!(self, |tx| mark_read(tx, reader, &ids).await)
     }
 
-    /// Messages sent to `user` that they have not read, over all their threads.
+    /// Messages sent to `user` that they have not read, over all their threads; from memory
+    /// when the user was told of no change since this process read it (clients ask often).
     pub async fn unread_count(&self, user: i64) -> StoreResult<i64> {
-        read!(self, |db| db.one(&UNREAD_TOTAL, &[&user]).await)
+        let read = async || read!(self, |db| db.one(&UNREAD_TOTAL, &[&user]).await);
+        let Some(cache) = self.unread_cache() else {
+            return read().await;
+        };
+        if let Some(total) = cache.get(&user) {
+            metrics::counter!("simple_chat_unread_cache_total", "outcome" => "hit").increment(1);
+            return Ok(*total);
+        }
+        metrics::counter!("simple_chat_unread_cache_total", "outcome" => "miss").increment(1);
+        let ticket = cache.ticket();
+        let total = Arc::new(read().await?);
+        cache.keep(ticket, user, [user, user], &total);
+        Ok(*total)
     }
 
     /// Deletes one message: it leaves the thread's count and last message, and the recipient's

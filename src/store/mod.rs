@@ -104,7 +104,7 @@ impl Default for StoreOptions {
             pool_size: None,
             pool_wait: std::time::Duration::from_secs(5),
             statement_timeout: std::time::Duration::from_secs(10),
-            kept_answers_bytes: 192 << 20,
+            kept_answers_bytes: 200 << 20,
         }
     }
 }
@@ -189,6 +189,14 @@ impl Store {
     pub(crate) fn page_cache(&self) -> Option<&messages::kept_pages::PageCache> {
         match self {
             Store::Sqlite(store) => Some(store.page_cache()),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// The unread totals kept (SQLite only: see [`kept`]).
+    pub(crate) fn unread_cache(&self) -> Option<&messages::UnreadCache> {
+        match self {
+            Store::Sqlite(store) => Some(store.unread_cache()),
             Store::Postgres(_) => None,
         }
     }

@@ -37,7 +37,7 @@ use super::{
     events::NewEvent,
     kept::Kept,
     list_cache::{ListCache, PairCache},
-    messages::kept_pages::PageCache,
+    messages::{UnreadCache, kept_pages::PageCache},
     user_cache::UserCache,
 };
 use crate::clock::Timestamp;
@@ -65,18 +65,21 @@ struct Caches {
     lists: ListCache,
     pairs: PairCache,
     pages: PageCache,
+    unread: UnreadCache,
 }
 
 impl Caches {
-    /// `kept_bytes` shared by what is kept while unchanged ([`super::kept`]): half for thread
-    /// lists (asked for at every start and reconnect), a third for latest message pages, a
-    /// sixth for existing threads.
+    /// `kept_bytes` shared by what is kept while unchanged ([`super::kept`]), of the default
+    /// 200 MB: 96 for thread lists (asked for at every start and reconnect), 64 for latest
+    /// message pages, 32 for existing threads and 8 for unread totals (62,000 users).
     fn new(kept_bytes: usize) -> Caches {
+        let share = |of_25: usize| kept_bytes / 25 * of_25;
         Caches {
             users: UserCache::default(),
-            lists: Kept::new(kept_bytes / 2),
-            pairs: Kept::new(kept_bytes / 6),
-            pages: Kept::new(kept_bytes / 3),
+            lists: Kept::new(share(12)),
+            pages: Kept::new(share(8)),
+            pairs: Kept::new(share(4)),
+            unread: Kept::new(share(1)),
         }
     }
 
@@ -85,6 +88,7 @@ impl Caches {
         self.lists.apply(commit);
         self.pairs.apply(commit);
         self.pages.apply(commit);
+        self.unread.apply(commit);
     }
 
     fn forget_all(&self) {
@@ -92,6 +96,7 @@ impl Caches {
         self.lists.forget_all();
         self.pairs.forget_all();
         self.pages.forget_all();
+        self.unread.forget_all();
     }
 }
 
@@ -315,6 +320,10 @@ impl SqliteStore {
 
     pub fn page_cache(&self) -> &PageCache {
         &self.caches.pages
+    }
+
+    pub fn unread_cache(&self) -> &UnreadCache {
+        &self.caches.unread
     }
 
     /// Sets the queue gauges for a metrics scrape.

@@ -416,3 +416,63 @@ async fn latest_page_shows_every_change(app: TestApp) {
     let (status, _) = parts(app.get(&latest(2), Some(&chat.bob)).await).await;
     assert_eq!(status, 404, "the deleted thread's page is not answered");
 }
+
+/// A user's unread total read again after each kind of change shows it at once (a server
+/// may answer it from memory).
+#[tokio::test]
+async fn the_unread_total_read_again_shows_every_change_since() {
+    unread_total_shows_every_change(spawn_app().await).await;
+}
+
+/// The same with nothing kept in memory (`serve --kept-answers-mb 0`).
+#[tokio::test]
+async fn the_unread_total_with_nothing_kept_shows_every_change_too() {
+    let app = spawn_app_with(|config| config.database.kept_answers_bytes = 0).await;
+    unread_total_shows_every_change(app).await;
+}
+
+async fn unread_total_shows_every_change(app: TestApp) {
+    let Cast { chat, carol, staff } = cast(&app).await;
+    let unread_is = async |alice: i64, bob: i64| {
+        for _ in 0..2 {
+            assert_eq!(app.unread_count(&chat.alice, chat.alice_id).await, alice);
+            assert_eq!(app.unread_count(&chat.bob, chat.bob_id).await, bob);
+        }
+    };
+    unread_is(0, 0).await;
+
+    let first = post_one(&app, &chat, &chat.alice, "one").await;
+    let second = post_one(&app, &chat, &chat.alice, "two").await;
+    unread_is(0, 2).await;
+    let read = app
+        .post_json(
+            "/message/",
+            Some(&chat.bob),
+            &json!({"messages_ids": [id(&first)]}),
+        )
+        .await;
+    assert_eq!(read.status(), 200);
+    unread_is(0, 1).await;
+    assert_eq!(delete(&app, &chat.alice, id(&second)).await, 204);
+    unread_is(0, 0).await;
+    post_one(&app, &chat, &chat.bob, "three").await;
+    unread_is(1, 0).await;
+
+    // Staff may read anyone's total; an outsider is refused it.
+    assert_eq!(app.unread_count(&staff, chat.alice_id).await, 1);
+    let (status, _) = parts(
+        app.get(&format!("/user/{}/message/", chat.alice_id), Some(&carol))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Bob's account goes, and with it the thread and what Alice had not read.
+    let gone = app
+        .delete(&format!("/api/users/{}/", chat.bob_id), Some(&staff))
+        .await;
+    assert_eq!(gone.status(), 204);
+    for _ in 0..2 {
+        assert_eq!(app.unread_count(&chat.alice, chat.alice_id).await, 0);
+    }
+}
