@@ -28,7 +28,8 @@ use super::{
 };
 use crate::clock::Timestamp;
 
-/// Users' unread totals kept, by user (within a 24th of `serve --kept-answers-mb`).
+/// Users' unread totals kept, by user (within a 25th of `serve --kept-answers-mb`: 8 MB of the
+/// default).
 pub type UnreadCache = Kept<i64, i64>;
 
 /// Declares [`Message`] from its columns: `field: Type = "column"`.
