@@ -20,8 +20,8 @@ use super::{
 /// Which list: the user, `limit`, `offset`.
 pub type Key = (i64, i64, i64);
 
-/// The thread lists kept (within half of `serve --kept-answers-mb`: scenario A's 20,000
-/// lists of about 10 threads come near the default's 96 MB).
+/// The thread lists kept (96 MB of the default `serve --kept-answers-mb`, split in
+/// `sqlite::Caches::new`: scenario A's 20,000 lists of about 10 threads come near it).
 pub type ListCache = Kept<Key, KeptList>;
 
 /// A kept list, shared with the requests answered from it: a hit copies a pointer, not the
@@ -57,8 +57,8 @@ impl Weigh for KeptList {
 /// Which thread as whom: the lower user id, the higher, the viewer.
 pub type PairKey = (i64, i64, i64);
 
-/// The threads kept for creating a thread that exists already (within a sixth of
-/// `serve --kept-answers-mb`).
+/// The threads kept for creating a thread that exists already (32 MB of the default
+/// `serve --kept-answers-mb`, split in `sqlite::Caches::new`).
 pub type PairCache = Kept<PairKey, KeptThread>;
 
 /// A thread as one viewer sees it: the contract's thread JSON.

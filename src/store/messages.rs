@@ -28,8 +28,8 @@ use super::{
 };
 use crate::clock::Timestamp;
 
-/// Users' unread totals kept, by user (within a 25th of `serve --kept-answers-mb`: 8 MB of the
-/// default).
+/// Users' unread totals kept, by user (8 MB of the default `serve --kept-answers-mb`, split
+/// in `sqlite::Caches::new`).
 pub type UnreadCache = Kept<i64, i64>;
 
 /// Declares [`Message`] from its columns: `field: Type = "column"`.

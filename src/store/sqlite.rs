@@ -71,7 +71,7 @@ struct Caches {
 impl Caches {
     /// `kept_bytes` shared by what is kept while unchanged ([`super::kept`]), of the default
     /// 200 MB: 96 for thread lists (asked for at every start and reconnect), 64 for latest
-    /// message pages, 32 for existing threads and 8 for unread totals (62,000 users).
+    /// message pages, 32 for existing threads and 8 for unread totals (65,536 users).
     fn new(kept_bytes: usize) -> Caches {
         let share = |of_25: usize| kept_bytes / 25 * of_25;
         Caches {

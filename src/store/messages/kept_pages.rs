@@ -25,7 +25,8 @@ use crate::store::{
     threads::ThreadMembers,
 };
 
-/// The pages kept, by thread and `limit` (within a third of `serve --kept-answers-mb`).
+/// The pages kept, by thread and `limit` (64 MB of the default `serve --kept-answers-mb`,
+/// split in `sqlite::Caches::new`).
 pub type PageCache = Kept<(i64, i64), PageJson>;
 
 /// A window of a thread's messages as the endpoint answers it, its messages already JSON.
