@@ -92,8 +92,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SIMPLE_CHAT_STATEMENT_TIMEOUT", default_value_t = 10)]
     statement_timeout: u64,
     /// SQLite: memory for answers kept while nothing in them changes (thread lists, latest
-    /// message pages, existing threads, unread totals), in MB; 0 keeps none.
-    #[arg(long, env = "SIMPLE_CHAT_KEPT_ANSWERS_MB", default_value_t = 200)]
+    /// message pages, existing threads, threads' members, unread totals), in MB; 0 keeps none.
+    #[arg(long, env = "SIMPLE_CHAT_KEPT_ANSWERS_MB", default_value_t = 216)]
     kept_answers_mb: usize,
 }
 

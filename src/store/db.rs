@@ -180,6 +180,9 @@ pub trait Tx: Db {
 
     /// A username changed (it appears in other users' thread lists).
     fn user_renamed(&mut self);
+
+    /// A thread was deleted, by itself or with one of its users.
+    fn thread_deleted(&mut self);
 }
 
 pub(crate) fn vanished() -> StoreError {

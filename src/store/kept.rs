@@ -23,7 +23,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use super::Commit;
+use super::{Commit, StoreResult};
 
 /// Users whose last change is remembered at most; past this everything is dropped.
 const MAX_USERS: usize = 100_000;
@@ -160,6 +160,28 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
             value: Arc::clone(value),
         };
         inner.entries.insert(key, entry);
+    }
+
+    /// The answer kept for `key`, else the one `read` finds, kept unless changed meanwhile for
+    /// the `users` it names; `counter` counts hits and misses by `outcome`.
+    pub async fn get_or_read(
+        &self,
+        key: K,
+        counter: &'static str,
+        read: impl AsyncFnOnce() -> StoreResult<Option<Arc<V>>>,
+        users: impl FnOnce(&V) -> [i64; 2],
+    ) -> StoreResult<Option<Arc<V>>> {
+        if let Some(value) = self.get(&key) {
+            metrics::counter!(counter, "outcome" => "hit").increment(1);
+            return Ok(Some(value));
+        }
+        metrics::counter!(counter, "outcome" => "miss").increment(1);
+        let ticket = self.ticket();
+        let value = read().await?;
+        if let Some(value) = &value {
+            self.keep(ticket, key, users(value), value);
+        }
+        Ok(value)
     }
 
     /// Notes what a committed transaction changed.

@@ -21,7 +21,7 @@ use super::{
 pub type Key = (i64, i64, i64);
 
 /// The thread lists kept (96 MB of the default `serve --kept-answers-mb`, split in
-/// `sqlite::Caches::new`: scenario A's 20,000 lists of about 10 threads come near it).
+/// `sqlite::caches::Caches::new`: scenario A's 20,000 lists of about 10 threads come near it).
 pub type ListCache = Kept<Key, KeptList>;
 
 /// A kept list, shared with the requests answered from it: a hit copies a pointer, not the
@@ -58,7 +58,7 @@ impl Weigh for KeptList {
 pub type PairKey = (i64, i64, i64);
 
 /// The threads kept for creating a thread that exists already (32 MB of the default
-/// `serve --kept-answers-mb`, split in `sqlite::Caches::new`).
+/// `serve --kept-answers-mb`, split in `sqlite::caches::Caches::new`).
 pub type PairCache = Kept<PairKey, KeptThread>;
 
 /// A thread as one viewer sees it: the contract's thread JSON.

@@ -29,7 +29,7 @@ use super::{
 use crate::clock::Timestamp;
 
 /// Users' unread totals kept, by user (8 MB of the default `serve --kept-answers-mb`, split
-/// in `sqlite::Caches::new`).
+/// in `sqlite::caches::Caches::new`).
 pub type UnreadCache = Kept<i64, i64>;
 
 /// Declares [`Message`] from its columns: `field: Type = "column"`.
@@ -461,15 +461,11 @@ impl Store {
         let Some(cache) = self.unread_cache() else {
             return read().await;
         };
-        if let Some(total) = cache.get(&user) {
-            metrics::counter!("simple_chat_unread_cache_total", "outcome" => "hit").increment(1);
-            return Ok(*total);
-        }
-        metrics::counter!("simple_chat_unread_cache_total", "outcome" => "miss").increment(1);
-        let ticket = cache.ticket();
-        let total = Arc::new(read().await?);
-        cache.keep(ticket, user, [user, user], &total);
-        Ok(*total)
+        let read = async || Ok(Some(Arc::new(read().await?)));
+        let kept = cache.get_or_read(user, "simple_chat_unread_cache_total", read, |_| {
+            [user, user]
+        });
+        Ok(kept.await?.map_or(0, |total| *total))
     }
 
     /// Deletes one message: it leaves the thread's count and last message, and the recipient's

@@ -104,7 +104,7 @@ impl Default for StoreOptions {
             pool_size: None,
             pool_wait: std::time::Duration::from_secs(5),
             statement_timeout: std::time::Duration::from_secs(10),
-            kept_answers_bytes: 200 << 20,
+            kept_answers_bytes: 216 << 20,
         }
     }
 }
@@ -189,6 +189,14 @@ impl Store {
     pub(crate) fn page_cache(&self) -> Option<&messages::kept_pages::PageCache> {
         match self {
             Store::Sqlite(store) => Some(store.page_cache()),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// The threads' members kept (SQLite only: see [`Store::thread_members`]).
+    pub(crate) fn members_cache(&self) -> Option<&threads::MembersCache> {
+        match self {
+            Store::Sqlite(store) => Some(store.members_cache()),
             Store::Postgres(_) => None,
         }
     }
@@ -373,6 +381,9 @@ pub struct Commit {
     /// A username changed: it may appear in any user's thread list ([`list_cache`]). Not sent
     /// to other instances (PostgreSQL keeps no lists).
     pub renamed: bool,
+    /// A thread was deleted, by itself or with a user: the members kept by thread id are
+    /// dropped (see [`Store::thread_members`]). Not sent to other instances.
+    pub threads_deleted: bool,
     /// Wake every connection (after notifications may have been missed).
     pub everyone: bool,
     /// Frames for the open sockets of some users (not in any log).
@@ -392,6 +403,7 @@ impl Commit {
             && self.signed_out.is_empty()
             && self.users_changed.is_empty()
             && !self.renamed
+            && !self.threads_deleted
             && !self.everyone
             && self.frames.is_empty()
     }

@@ -385,6 +385,10 @@ impl Tx for PgTx<'_> {
     fn user_renamed(&mut self) {
         self.commit.renamed = true;
     }
+
+    fn thread_deleted(&mut self) {
+        self.commit.threads_deleted = true;
+    }
 }
 
 impl PgTx<'_> {

@@ -13,6 +13,7 @@
 //! query completes immediately, so [`run_now`] polls such a future to completion inside the
 //! reader or writer thread.
 
+mod caches;
 mod checkpoint;
 #[cfg(test)]
 mod migration_tests;
@@ -35,12 +36,13 @@ use super::{
     Commit, StoreError, StoreResult,
     db::{Column, Db, Dialect, FromRow, Param, Row, Sql, Tx},
     events::NewEvent,
-    kept::Kept,
     list_cache::{ListCache, PairCache},
     messages::{UnreadCache, kept_pages::PageCache},
+    threads::MembersCache,
     user_cache::UserCache,
 };
 use crate::clock::Timestamp;
+use caches::Caches;
 use writer::{Job, WriteJob, writer_loop};
 
 /// Most idle connections kept for inline reads (one per thread that reads at once is enough).
@@ -58,47 +60,6 @@ const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 /// and with the default a tenth of the writer's time went to reading back pages it had just
 /// dropped (`pread`) and to writing out dirty pages early. Grows only as pages are used.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
-
-/// What this process keeps in memory of the database, brought up to date by the writer.
-struct Caches {
-    users: UserCache,
-    lists: ListCache,
-    pairs: PairCache,
-    pages: PageCache,
-    unread: UnreadCache,
-}
-
-impl Caches {
-    /// `kept_bytes` shared by what is kept while unchanged ([`super::kept`]), of the default
-    /// 200 MB: 96 for thread lists (asked for at every start and reconnect), 64 for latest
-    /// message pages, 32 for existing threads and 8 for unread totals (65,536 users).
-    fn new(kept_bytes: usize) -> Caches {
-        let share = |of_25: usize| kept_bytes / 25 * of_25;
-        Caches {
-            users: UserCache::default(),
-            lists: Kept::new(share(12)),
-            pages: Kept::new(share(8)),
-            pairs: Kept::new(share(4)),
-            unread: Kept::new(share(1)),
-        }
-    }
-
-    fn apply(&self, commit: &Commit) {
-        self.users.apply(commit);
-        self.lists.apply(commit);
-        self.pairs.apply(commit);
-        self.pages.apply(commit);
-        self.unread.apply(commit);
-    }
-
-    fn forget_all(&self) {
-        self.users.forget_all();
-        self.lists.forget_all();
-        self.pairs.forget_all();
-        self.pages.forget_all();
-        self.unread.forget_all();
-    }
-}
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 type CommitHook = Box<dyn Fn(&Commit) + Send + Sync>;
@@ -322,6 +283,10 @@ impl SqliteStore {
         &self.caches.pages
     }
 
+    pub fn members_cache(&self) -> &MembersCache {
+        &self.caches.members
+    }
+
     pub fn unread_cache(&self) -> &UnreadCache {
         &self.caches.unread
     }
@@ -528,6 +493,10 @@ impl Tx for SqliteTx<'_> {
 
     fn user_renamed(&mut self) {
         self.commit.renamed = true;
+    }
+
+    fn thread_deleted(&mut self) {
+        self.commit.threads_deleted = true;
     }
 }
 

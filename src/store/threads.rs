@@ -86,6 +86,17 @@ pub struct ThreadMembers {
     pub users: [i64; 2],
 }
 
+/// Threads' members by thread id, kept while no thread is deleted (SQLite; 16 MB of the
+/// default `serve --kept-answers-mb`, split in `sqlite::caches::Caches::new`).
+pub type MembersCache = super::kept::Kept<i64, ThreadMembers>;
+
+/// Two ids take nothing beyond the entry.
+impl super::kept::Weigh for ThreadMembers {
+    fn weight(&self) -> usize {
+        0
+    }
+}
+
 impl ThreadMembers {
     pub fn includes(&self, user_id: i64) -> bool {
         self.users.contains(&user_id)
@@ -213,6 +224,7 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
     events::redact_thread(tx, id).await?;
     let attached: Vec<i64> = tx.rows(&files::OF_THREAD, &[&id]).await?;
     tx.execute(&DELETE, &[&id]).await?;
+    tx.thread_deleted();
     files::delete_unused(tx, &attached).await?;
     events::tell(tx, &members.users, Payload::ThreadDeleted { thread: id }).await?;
     Ok(true)
@@ -231,8 +243,21 @@ async fn thread_of(db: &impl Db, [a, b]: [i64; 2], viewer: i64) -> StoreResult<O
 }
 
 impl Store {
+    /// Who takes part in thread `id`. They never change while it exists, and its id names no
+    /// other thread after it (ids are not reused): on SQLite they are kept in memory until a
+    /// thread is deleted ([`Commit::threads_deleted`]), so posting, editing and reacting read
+    /// them without opening a snapshot.
+    ///
+    /// [`Commit::threads_deleted`]: super::Commit::threads_deleted
     pub async fn thread_members(&self, id: i64) -> StoreResult<Option<ThreadMembers>> {
-        read!(self, |db| members(db, id).await)
+        let read = async || read!(self, |db| members(db, id).await);
+        let Some(cache) = self.members_cache() else {
+            return read().await;
+        };
+        let read = async || Ok(read().await?.map(Arc::new));
+        let counter = "simple_chat_thread_members_cache_total";
+        let kept = cache.get_or_read(id, counter, read, |members| members.users);
+        Ok(kept.await?.map(|members| *members))
     }
 
     /// A thread as `viewer` sees it.
@@ -296,19 +321,10 @@ impl Store {
             return read().await;
         };
         let (low, high) = (a.min(b), a.max(b));
-        let key = (low, high, viewer);
-        if let Some(thread) = cache.get(&key) {
-            metrics::counter!("simple_chat_thread_pair_cache_total", "outcome" => "hit")
-                .increment(1);
-            return Ok(Some(thread));
-        }
-        metrics::counter!("simple_chat_thread_pair_cache_total", "outcome" => "miss").increment(1);
-        let ticket = cache.ticket();
-        let thread = read().await?;
-        if let Some(thread) = &thread {
-            cache.keep(ticket, key, [low, high], thread);
-        }
-        Ok(thread)
+        let counter = "simple_chat_thread_pair_cache_total";
+        cache
+            .get_or_read((low, high, viewer), counter, read, |_| [low, high])
+            .await
     }
 
     /// The thread of two different users as `viewer` sees it, created when there is none

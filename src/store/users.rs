@@ -231,6 +231,7 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
     }
     files::delete_unused(tx, &attached).await?;
     tx.sign_out(id);
+    tx.thread_deleted();
     for ThreadAndOther { thread, other } in threads {
         events::tell(tx, &[other], Payload::ThreadDeleted { thread }).await?;
     }

@@ -292,6 +292,25 @@ impl TestApp {
         }
     }
 
+    /// The statuses of a valid post and an invalid one to a thread that was deleted, by a
+    /// former participant: both must be 404, whatever was kept of the thread before.
+    pub async fn posts_to_a_gone_thread(&self, token: &str, thread_id: i64) -> [u16; 2] {
+        let path = format!("/thread/{thread_id}/message/");
+        let mut statuses = [0; 2];
+        let bodies = [
+            json!({"messages": [{"text": "late"}]}),
+            json!({"messages": "?"}),
+        ];
+        for (status, body) in statuses.iter_mut().zip(bodies) {
+            *status = self
+                .post_json(&path, Some(token), &body)
+                .await
+                .status()
+                .as_u16();
+        }
+        statuses
+    }
+
     /// `count` of `GET /thread/<id>/message/` as a participant (or staff).
     pub async fn message_count(&self, token: &str, thread_id: i64) -> i64 {
         let page = self

@@ -396,6 +396,10 @@ async fn a_participant_deletes_a_thread_and_its_messages() {
     assert!(app.thread_ids(&c.alice, c.alice_id).await.is_empty());
     assert!(app.thread_ids(&c.bob, c.bob_id).await.is_empty());
     assert_eq!(app.unread_count(&c.bob, c.bob_id).await, 0);
+    assert_eq!(
+        app.posts_to_a_gone_thread(&c.alice, c.thread_id).await,
+        [404, 404]
+    );
     let (again, _) = parts(app.delete(&thread, Some(&c.alice)).await).await;
     assert_eq!(again, 404);
 }

@@ -613,6 +613,10 @@ async fn deleting_a_user_removes_their_threads() {
     .await;
     assert_eq!(thread, 404);
     assert_eq!(app.unread_count(&c.alice, c.alice_id).await, 0);
+    assert_eq!(
+        app.posts_to_a_gone_thread(&c.alice, c.thread_id).await,
+        [404, 404]
+    );
 }
 
 #[tokio::test]

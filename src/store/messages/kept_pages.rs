@@ -26,7 +26,7 @@ use crate::store::{
 };
 
 /// The pages kept, by thread and `limit` (64 MB of the default `serve --kept-answers-mb`,
-/// split in `sqlite::Caches::new`).
+/// split in `sqlite::caches::Caches::new`).
 pub type PageCache = Kept<(i64, i64), PageJson>;
 
 /// A window of a thread's messages as the endpoint answers it, its messages already JSON.
