@@ -171,14 +171,28 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
         read: impl AsyncFnOnce() -> StoreResult<Option<Arc<V>>>,
         users: impl FnOnce(&V) -> [i64; 2],
     ) -> StoreResult<Option<Arc<V>>> {
-        if let Some(value) = self.get(&key) {
+        self.get_or_read_if(key, counter, |_| true, read, users)
+            .await
+    }
+
+    /// [`get_or_read`](Self::get_or_read) for answers that only some requests may be given
+    /// (`fits`): a kept one that does not fit is read again, and only one that fits is kept.
+    pub async fn get_or_read_if(
+        &self,
+        key: K,
+        counter: &'static str,
+        fits: impl Fn(&V) -> bool,
+        read: impl AsyncFnOnce() -> StoreResult<Option<Arc<V>>>,
+        users: impl FnOnce(&V) -> [i64; 2],
+    ) -> StoreResult<Option<Arc<V>>> {
+        if let Some(value) = self.get_if(&key, &fits) {
             metrics::counter!(counter, "outcome" => "hit").increment(1);
             return Ok(Some(value));
         }
         metrics::counter!(counter, "outcome" => "miss").increment(1);
         let ticket = self.ticket();
         let value = read().await?;
-        if let Some(value) = &value {
+        if let Some(value) = value.as_ref().filter(|value| fits(value)) {
             self.keep(ticket, key, users(value), value);
         }
         Ok(value)

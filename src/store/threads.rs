@@ -371,16 +371,9 @@ impl Store {
         let Some(cache) = self.list_cache() else {
             return read().await;
         };
-        let key = (user, limit, offset);
-        if let Some(list) = cache.get(&key) {
-            metrics::counter!("simple_chat_thread_list_cache_total", "outcome" => "hit")
-                .increment(1);
-            return Ok(list);
-        }
-        metrics::counter!("simple_chat_thread_list_cache_total", "outcome" => "miss").increment(1);
-        let ticket = cache.ticket();
-        let list = read().await?;
-        cache.keep(ticket, key, [user, user], &list);
-        Ok(list)
+        let read = async || Ok(Some(read().await?));
+        let counter = "simple_chat_thread_list_cache_total";
+        let kept = cache.get_or_read((user, limit, offset), counter, read, |_| [user, user]);
+        kept.await?.ok_or_else(super::db::vanished)
     }
 }

@@ -108,17 +108,9 @@ impl Store {
             return read().await;
         };
         let past_newest = |page: &PageJson| page.newest.is_none_or(|newest| before > newest);
-        if let Some(page) = cache.get_if(&key, past_newest) {
-            metrics::counter!("simple_chat_message_page_cache_total", "outcome" => "hit")
-                .increment(1);
-            return Ok(Some(page));
-        }
-        metrics::counter!("simple_chat_message_page_cache_total", "outcome" => "miss").increment(1);
-        let ticket = cache.ticket();
-        let page = read().await?;
-        if let Some(page) = page.as_ref().filter(|page| past_newest(page)) {
-            cache.keep(ticket, key, page.members.users, page);
-        }
-        Ok(page)
+        let counter = "simple_chat_message_page_cache_total";
+        cache
+            .get_or_read_if(key, counter, past_newest, read, |page| page.members.users)
+            .await
     }
 }
