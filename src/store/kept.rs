@@ -233,6 +233,8 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
+
     use super::*;
 
     /// An answer of `n` bytes.
@@ -289,6 +291,62 @@ mod tests {
         kept.forget_all();
         assert_eq!(size(&kept, 3), None);
         assert_eq!(kept.bytes(), 0);
+    }
+
+    /// What [`Kept::get_or_read_if`] answers for `key` (a read finds `n` bytes; answers of at
+    /// least `min` bytes fit), and whether it read.
+    fn given(kept: &Kept<i64, Blob>, key: i64, n: usize, min: usize) -> (Option<usize>, bool) {
+        let mut read = false;
+        let answer = kept.get_or_read_if(
+            key,
+            "test_total",
+            |b: &Blob| b.0 >= min,
+            async || {
+                read = true;
+                Ok(Some(blob(n)))
+            },
+            |_| [key, key],
+        );
+        let answer = answer.now_or_never().expect("nothing waits").unwrap();
+        (answer.map(|b| b.0), read)
+    }
+
+    #[test]
+    fn get_or_read_reads_on_a_miss_and_keeps_only_what_fits() {
+        let kept = Kept::new(1 << 20);
+        assert_eq!(given(&kept, 1, 3, 0), (Some(3), true));
+        assert_eq!(given(&kept, 1, 4, 0), (Some(3), false), "kept");
+        assert_eq!(
+            given(&kept, 1, 5, 4),
+            (Some(5), true),
+            "the kept one does not fit"
+        );
+        assert_eq!(
+            given(&kept, 1, 6, 0),
+            (Some(5), false),
+            "the one read is kept"
+        );
+        assert_eq!(given(&kept, 2, 1, 2), (Some(1), true));
+        assert_eq!(
+            given(&kept, 2, 7, 0),
+            (Some(7), true),
+            "what did not fit was not kept"
+        );
+        kept.apply(&told(&[1]));
+        assert_eq!(given(&kept, 1, 8, 0), (Some(8), true), "told of a change");
+        // A change committed while the answer was being read: given, not kept.
+        let answer = kept.get_or_read(
+            3,
+            "test_total",
+            async || {
+                kept.apply(&told(&[3]));
+                Ok(Some(blob(9)))
+            },
+            |_| [3, 3],
+        );
+        let answer = answer.now_or_never().expect("nothing waits").unwrap();
+        assert_eq!(answer.map(|b| b.0), Some(9));
+        assert_eq!(size(&kept, 3), None);
     }
 
     #[test]
