@@ -112,6 +112,11 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
         }
     }
 
+    /// Whether it has any memory to keep answers in (`serve --kept-answers-mb 0` gives none).
+    pub fn keeps_any(&self) -> bool {
+        self.max_bytes > 0
+    }
+
     /// The answer, when one is kept that nothing changed since (one that did is dropped).
     pub fn get(&self, key: &K) -> Option<Arc<V>> {
         self.get_if(key, |_| true)

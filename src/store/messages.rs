@@ -450,7 +450,15 @@ impl Store {
     /// Marks read the listed messages that `reader` received; returns how many were newly
     /// marked. Ids that are unknown, sent by the reader, or in other people's threads are
     /// ignored. Each thread touched gets one `messages.read` event in both logs.
+    ///
+    /// Opening a conversation marks it read, mostly with nothing unread: where unread totals
+    /// are kept (SQLite), a reader whose total is 0 has nothing to mark, and is answered
+    /// without a write (the total is current: every post to the reader drops it).
     pub async fn mark_read(&self, reader: i64, ids: Vec<i64>) -> StoreResult<i64> {
+        let kept = self.unread_cache().is_some_and(|cache| cache.keeps_any());
+        if ids.is_empty() || kept && self.unread_count(reader).await? == 0 {
+            return Ok(0);
+        }
         write!(self, |tx| mark_read(tx, reader, &ids).await)
     }
 

@@ -64,6 +64,33 @@ async fn marked_counts_only_messages_newly_read() {
     assert_eq!(third, json!({"marked": 0}));
 }
 
+/// On SQLite a reader whose unread total is kept as 0 is answered without a write: what
+/// arrives after that total was read, in the same thread or a new one, is still marked.
+#[tokio::test]
+async fn marking_read_after_nothing_was_unread_finds_what_arrived_since() {
+    let app = spawn_app().await;
+    let c = app.conversation().await;
+    assert_eq!(app.unread_count(&c.bob, c.bob_id).await, 0);
+    let (_, nothing) = mark_read(&app, &c.bob, &json!([1, 2, 3])).await;
+    assert_eq!(nothing, json!({"marked": 0}));
+
+    let first = app.post_messages(&c.alice, c.thread_id, &["one"]).await;
+    let (_, marked) = mark_read(&app, &c.bob, &ids_of(&first)).await;
+    let (_, again) = mark_read(&app, &c.bob, &ids_of(&first)).await;
+    assert_eq!(
+        (marked, again),
+        (json!({"marked": 1}), json!({"marked": 0}))
+    );
+
+    let (_, carol) = app.login_new_user("carol").await;
+    let pair = json!({"user1": "carol", "user2": "bob"});
+    let (_, thread) = parts(app.post_json("/chat/thread/", Some(&carol), &pair).await).await;
+    let hello = app.post_messages(&carol, id(&thread), &["hello"]).await;
+    let (_, marked) = mark_read(&app, &c.bob, &ids_of(&hello)).await;
+    assert_eq!(marked, json!({"marked": 1}));
+    assert_eq!(app.unread_count(&c.bob, c.bob_id).await, 0);
+}
+
 #[tokio::test]
 async fn both_paths_accept_post_and_patch() {
     let app = spawn_app().await;
