@@ -1,7 +1,9 @@
 //! Answers kept in memory while nothing they show can have changed (SQLite): users' thread
 //! lists ([`super::list_cache`]), the latest pages of threads
 //! ([`super::messages::kept_pages`]) and users' unread totals ([`super::messages`]). Each
-//! kept answer names the users whose logs it follows.
+//! kept answer names the users whose logs it follows. Threads' members
+//! ([`super::threads::MembersCache`]) use it without that rule: nothing is applied to them but
+//! a thread's deletion, which drops them all.
 //!
 //! It rests on a rule the real-time contract already needs: every write that changes what a
 //! thread list or a message page shows (a message posted, edited, deleted, read or reacted to;
