@@ -114,6 +114,14 @@ fn describe() {
         "simple_chat_message_page_cache_total",
         "SQLite: latest message pages answered from memory (outcome=hit) or read (outcome=miss)"
     );
+    describe_counter!(
+        "simple_chat_thread_members_cache_total",
+        "SQLite: threads' members checked from memory (outcome=hit) or read (outcome=miss)"
+    );
+    describe_counter!(
+        "simple_chat_unread_cache_total",
+        "SQLite: users' unread totals answered from memory (outcome=hit) or read (outcome=miss)"
+    );
     describe_histogram!(
         "simple_chat_sqlite_write_batch_size",
         "SQLite: transactions committed together (group commit)"

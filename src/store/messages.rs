@@ -455,7 +455,7 @@ impl Store {
     /// are kept (SQLite), a reader whose total is 0 has nothing to mark, and is answered
     /// without a write (the total is current: every post to the reader drops it).
     pub async fn mark_read(&self, reader: i64, ids: Vec<i64>) -> StoreResult<i64> {
-        let kept = self.unread_cache().is_some_and(|cache| cache.keeps_any());
+        let kept = self.kept().is_some_and(|kept| kept.unread.keeps_any());
         if ids.is_empty() || kept && self.unread_count(reader).await? == 0 {
             return Ok(0);
         }
@@ -466,7 +466,7 @@ impl Store {
     /// when the user was told of no change since this process read it (clients ask often).
     pub async fn unread_count(&self, user: i64) -> StoreResult<i64> {
         let read = async || read!(self, |db| db.one(&UNREAD_TOTAL, &[&user]).await);
-        let Some(cache) = self.unread_cache() else {
+        let Some(cache) = self.kept().map(|kept| &kept.unread) else {
             return read().await;
         };
         let read = async || Ok(Some(Arc::new(read().await?)));

@@ -185,42 +185,11 @@ impl Store {
         }
     }
 
-    /// The latest message pages kept in memory (SQLite only: see [`messages::kept_pages`]).
-    pub(crate) fn page_cache(&self) -> Option<&messages::kept_pages::PageCache> {
+    /// What SQLite keeps in memory while unchanged ([`kept`]: thread lists, latest pages,
+    /// threads by pair, threads' members, unread totals); PostgreSQL keeps none of it.
+    pub(crate) fn kept(&self) -> Option<&sqlite::Caches> {
         match self {
-            Store::Sqlite(store) => Some(store.page_cache()),
-            Store::Postgres(_) => None,
-        }
-    }
-
-    /// The threads' members kept (SQLite only: see [`Store::thread_members`]).
-    pub(crate) fn members_cache(&self) -> Option<&threads::MembersCache> {
-        match self {
-            Store::Sqlite(store) => Some(store.members_cache()),
-            Store::Postgres(_) => None,
-        }
-    }
-
-    /// The unread totals kept (SQLite only: see [`kept`]).
-    pub(crate) fn unread_cache(&self) -> Option<&messages::UnreadCache> {
-        match self {
-            Store::Sqlite(store) => Some(store.unread_cache()),
-            Store::Postgres(_) => None,
-        }
-    }
-
-    /// The threads kept for creating a thread (SQLite only: see [`list_cache`]).
-    pub(crate) fn pair_cache(&self) -> Option<&list_cache::PairCache> {
-        match self {
-            Store::Sqlite(store) => Some(store.pair_cache()),
-            Store::Postgres(_) => None,
-        }
-    }
-
-    /// The thread lists kept in memory (SQLite only: see [`list_cache`]).
-    pub(crate) fn list_cache(&self) -> Option<&list_cache::ListCache> {
-        match self {
-            Store::Sqlite(store) => Some(store.list_cache()),
+            Store::Sqlite(store) => Some(store.caches()),
             Store::Postgres(_) => None,
         }
     }

@@ -36,13 +36,10 @@ use super::{
     Commit, StoreError, StoreResult,
     db::{Column, Db, Dialect, FromRow, Param, Row, Sql, Tx},
     events::NewEvent,
-    list_cache::{ListCache, PairCache},
-    messages::{UnreadCache, kept_pages::PageCache},
-    threads::MembersCache,
     user_cache::UserCache,
 };
 use crate::clock::Timestamp;
-use caches::Caches;
+pub(crate) use caches::Caches;
 use writer::{Job, WriteJob, writer_loop};
 
 /// Most idle connections kept for inline reads (one per thread that reads at once is enough).
@@ -271,24 +268,9 @@ impl SqliteStore {
         &self.caches.users
     }
 
-    pub fn list_cache(&self) -> &ListCache {
-        &self.caches.lists
-    }
-
-    pub fn pair_cache(&self) -> &PairCache {
-        &self.caches.pairs
-    }
-
-    pub fn page_cache(&self) -> &PageCache {
-        &self.caches.pages
-    }
-
-    pub fn members_cache(&self) -> &MembersCache {
-        &self.caches.members
-    }
-
-    pub fn unread_cache(&self) -> &UnreadCache {
-        &self.caches.unread
+    /// What is kept in memory while unchanged ([`super::kept`]).
+    pub(crate) fn caches(&self) -> &Caches {
+        &self.caches
     }
 
     /// Sets the queue gauges for a metrics scrape.

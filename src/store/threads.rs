@@ -251,7 +251,7 @@ impl Store {
     /// [`Commit::threads_deleted`]: super::Commit::threads_deleted
     pub async fn thread_members(&self, id: i64) -> StoreResult<Option<ThreadMembers>> {
         let read = async || read!(self, |db| members(db, id).await);
-        let Some(cache) = self.members_cache() else {
+        let Some(cache) = self.kept().map(|kept| &kept.members) else {
             return read().await;
         };
         let read = async || Ok(read().await?.map(Arc::new));
@@ -317,7 +317,7 @@ impl Store {
                 .transpose()?
                 .map(Arc::new))
         };
-        let Some(cache) = self.pair_cache().filter(|_| a != b) else {
+        let Some(cache) = self.kept().map(|kept| &kept.pairs).filter(|_| a != b) else {
             return read().await;
         };
         let (low, high) = (a.min(b), a.max(b));
@@ -368,7 +368,7 @@ impl Store {
             let list = self.threads_of(user, limit, offset).await?;
             Ok(Arc::new(KeptList::new(&list)?))
         };
-        let Some(cache) = self.list_cache() else {
+        let Some(cache) = self.kept().map(|kept| &kept.lists) else {
             return read().await;
         };
         let read = async || Ok(Some(read().await?));

@@ -104,7 +104,9 @@ impl Store {
                 None => Ok(None),
             })
         };
-        let (Some(cache), Some((key, before))) = (self.page_cache(), latest(thread, window)) else {
+        let (Some(cache), Some((key, before))) =
+            (self.kept().map(|kept| &kept.pages), latest(thread, window))
+        else {
             return read().await;
         };
         let past_newest = |page: &PageJson| page.newest.is_none_or(|newest| before > newest);

@@ -11,13 +11,13 @@ use crate::store::{
     user_cache::UserCache,
 };
 
-pub(super) struct Caches {
+pub(crate) struct Caches {
     pub(super) users: UserCache,
-    pub(super) lists: ListCache,
-    pub(super) pairs: PairCache,
-    pub(super) pages: PageCache,
-    pub(super) members: MembersCache,
-    pub(super) unread: UnreadCache,
+    pub(crate) lists: ListCache,
+    pub(crate) pairs: PairCache,
+    pub(crate) pages: PageCache,
+    pub(crate) members: MembersCache,
+    pub(crate) unread: UnreadCache,
 }
 
 impl Caches {
