@@ -97,7 +97,7 @@ impl<K: Eq + Hash + Copy, V: Weigh> Inner<K, V> {
 
 /// When a read began, for [`Kept::keep`].
 #[derive(Clone, Copy)]
-pub struct Ticket(u64);
+struct Ticket(u64);
 
 impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
     /// Keeps at most `max_bytes` of answers; past that each new one replaces arbitrary others.
@@ -120,12 +120,13 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
     }
 
     /// The answer, when one is kept that nothing changed since (one that did is dropped).
-    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+    #[cfg(test)]
+    fn get(&self, key: &K) -> Option<Arc<V>> {
         self.get_if(key, |_| true)
     }
 
     /// [`get`](Self::get), when the kept answer also passes `fits`.
-    pub fn get_if(&self, key: &K, fits: impl FnOnce(&V) -> bool) -> Option<Arc<V>> {
+    fn get_if(&self, key: &K, fits: impl FnOnce(&V) -> bool) -> Option<Arc<V>> {
         let mut inner = self.inner.lock().ok()?;
         let entry = inner.entries.get(key)?;
         if !inner.unchanged(&entry.users, entry.read_at) {
@@ -136,13 +137,13 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
     }
 
     /// Taken before reading an answer from the database.
-    pub fn ticket(&self) -> Ticket {
+    fn ticket(&self) -> Ticket {
         Ticket(self.inner.lock().map(|inner| inner.clock).unwrap_or(0))
     }
 
     /// Keeps an answer read since `ticket` that `users`' changes drop, unless one of them
     /// changed meanwhile.
-    pub fn keep(&self, ticket: Ticket, key: K, users: [i64; 2], value: &Arc<V>) {
+    fn keep(&self, ticket: Ticket, key: K, users: [i64; 2], value: &Arc<V>) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
