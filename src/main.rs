@@ -1,7 +1,7 @@
 //! The `simple-chat` binary: parses the command line and hands over to the library.
 //!
-//! It also chooses the memory allocator: mimalloc for what Rust allocates (SQLite keeps its
-//! own calls to the C library's malloc). Measured with `cargo bench --bench load`, it cut the
+//! It also chooses the memory allocator: mimalloc for what Rust allocates and for what SQLite
+//! allocates (`store/sqlite/allocator.rs`). Measured with `cargo bench --bench load`, it cut the
 //! server's CPU time per request by about a tenth (docs/STORAGE.md, "The allocator").
 
 use mimalloc::MiMalloc;
@@ -36,12 +36,41 @@ extern "C" fn set_allocator_options() {
 static SET_ALLOCATOR_OPTIONS: extern "C" fn() = set_allocator_options;
 
 fn main() -> std::process::ExitCode {
+    // SAFETY: nothing has started a thread or used SQLite yet.
+    unsafe { simple_chat::store::sqlite_use_mimalloc() };
     simple_chat::cli::main()
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::MI_OPTION_ARENA_EAGER_COMMIT;
+
+    /// What `main` does first: SQLite then allocates from mimalloc's heap, and works.
+    /// (The only test in this binary that touches SQLite, so nothing used it before.)
+    #[test]
+    fn sqlite_allocates_with_mimalloc() {
+        // SAFETY: no other test of this binary uses SQLite.
+        assert!(unsafe { simple_chat::store::sqlite_use_mimalloc() });
+        // SAFETY: one allocation, checked and freed.
+        unsafe {
+            let pointer = rusqlite::ffi::sqlite3_malloc(100);
+            assert!(!pointer.is_null());
+            assert!(libmimalloc_sys::mi_is_in_heap_region(pointer));
+            assert!(rusqlite::ffi::sqlite3_msize(pointer) >= 100);
+            rusqlite::ffi::sqlite3_free(pointer);
+        }
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (x TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+             INSERT INTO t SELECT substr(hex(zeroblob(150)), 1, i % 300) FROM n;",
+        )
+        .unwrap();
+        let total: i64 = conn
+            .query_row("SELECT sum(length(x)) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(total, (1..=5000).map(|i| i % 300).sum::<i64>());
+    }
 
     /// The constructor ran (a linker that dropped it would leave mimalloc's default, 2).
     #[test]

@@ -122,6 +122,10 @@ fn describe() {
         "simple_chat_unread_cache_total",
         "SQLite: users' unread totals answered from memory (outcome=hit) or read (outcome=miss)"
     );
+    describe_counter!(
+        "simple_chat_verified_token_cache_total",
+        "Access tokens found verified in memory (outcome=hit) or checked in full (outcome=miss)"
+    );
     describe_histogram!(
         "simple_chat_sqlite_write_batch_size",
         "SQLite: transactions committed together (group commit)"

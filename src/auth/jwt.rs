@@ -3,11 +3,13 @@
 //! `ver`, carries the user's token version: bumping it (password change, deactivation) ends
 //! every token issued before.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+
+use super::verified::{Access, VerifiedTokens};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +37,8 @@ pub struct TokenKeys {
     validation: Validation,
     access_lifetime: Duration,
     refresh_lifetime: Duration,
+    /// Access tokens verified before (shared by the clones).
+    verified: Arc<VerifiedTokens>,
 }
 
 impl TokenKeys {
@@ -48,6 +52,7 @@ impl TokenKeys {
             validation,
             access_lifetime,
             refresh_lifetime,
+            verified: Arc::default(),
         }
     }
 
@@ -73,6 +78,23 @@ impl TokenKeys {
     pub fn verify(&self, token: &str, wanted: TokenType) -> Option<Claims> {
         let claims = self.verify_any(token)?;
         (claims.token_type == wanted).then_some(claims)
+    }
+
+    /// What a well-signed, unexpired access token says. A token verified before is found in
+    /// memory ([`VerifiedTokens`]), where it was kept after the full check.
+    pub fn verify_access(&self, token: &str) -> Option<Access> {
+        let now = unix_now();
+        if let Some(kept) = self.verified.get(token, now) {
+            return kept;
+        }
+        let claims = self.verify(token, TokenType::Access)?;
+        let access = Access {
+            user_id: claims.user_id,
+            ver: claims.ver,
+            exp: claims.exp,
+        };
+        self.verified.keep(token, access, now);
+        Some(access)
     }
 
     /// The claims of a well-signed, unexpired token of either type.
@@ -142,6 +164,36 @@ mod tests {
         let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
         parts[1] = URL_SAFE_NO_PAD.encode(payload.replace("\"user_id\":7", "\"user_id\":1"));
         assert!(keys("k1").verify_any(&parts.join(".")).is_none());
+    }
+
+    #[test]
+    fn access_tokens_verified_before_answer_alike() {
+        let keys = keys("k1");
+        let token = keys.issue(TokenType::Access, 7, 3);
+        let expected = keys.verify(&token, TokenType::Access).unwrap();
+        for _ in 0..2 {
+            let access = keys.verify_access(&token).unwrap();
+            assert_eq!((access.user_id, access.ver), (7, 3));
+            assert_eq!(access.exp, expected.exp);
+        }
+        // A clone shares what was verified; another key does not.
+        assert!(keys.clone().verify_access(&token).is_some());
+        assert!(self::keys("k2").verify_access(&token).is_none());
+        let refresh = keys.issue(TokenType::Refresh, 7, 3);
+        assert!(keys.verify_access(&refresh).is_none());
+        assert!(keys.verify_access(&refresh).is_none());
+    }
+
+    #[test]
+    fn a_verified_signature_on_other_claims_is_refused() {
+        let keys = keys("k1");
+        let token = keys.issue(TokenType::Access, 7, 0);
+        assert!(keys.verify_access(&token).is_some());
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        parts[1] = URL_SAFE_NO_PAD.encode(payload.replace("\"user_id\":7", "\"user_id\":1"));
+        assert!(keys.verify_access(&parts.join(".")).is_none());
+        assert_eq!(keys.verify_access(&token).unwrap().user_id, 7);
     }
 
     #[test]

@@ -15,11 +15,11 @@ use tokio::time::Instant;
 
 use super::{
     error::{Detail, ValidationErrors},
-    extract::{ListQuery, authenticate, authenticate_claims, bearer_token, not_a_count},
+    extract::{ListQuery, authenticate, authenticate_access, bearer_token, not_a_count},
 };
 use crate::{
     AppState,
-    auth::jwt::{Claims, TokenType},
+    auth::{jwt::TokenType, verified::Access},
     domain::{FieldErrors, NOT_AN_INTEGER},
     error::{AuthProblem, Error},
     realtime::{Wake, frame, needs_resync},
@@ -55,7 +55,7 @@ pub(super) async fn connecting_user(
     state: &AppState,
     parts: &Parts,
     query: &ListQuery,
-) -> Result<(Arc<User>, Claims), Error> {
+) -> Result<(Arc<User>, Access), Error> {
     let token = match query.get("token") {
         Some(token) => token,
         None => parts
@@ -64,7 +64,7 @@ pub(super) async fn connecting_user(
             .and_then(|h| bearer_token(h.as_bytes()))
             .ok_or(NOT_AUTHENTICATED)?,
     };
-    authenticate_claims(state, token, TokenType::Access).await
+    authenticate_access(state, token).await
 }
 
 /// `?since=&token=` of the real-time endpoints.

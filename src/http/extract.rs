@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use crate::{
     AppState,
-    auth::jwt::{Claims, TokenType},
+    auth::{jwt::TokenType, verified::Access},
     domain::{BELOW_ZERO, FieldErrors, NOT_AN_INTEGER, has_nul},
     error::{AuthProblem, Error},
     store::User,
@@ -179,31 +179,46 @@ pub async fn authenticate(
     token: &str,
     wanted: TokenType,
 ) -> Result<Arc<User>, Error> {
-    Ok(authenticate_claims(state, token, wanted).await?.0)
-}
-
-/// [`authenticate`], with the token's claims.
-pub async fn authenticate_claims(
-    state: &AppState,
-    token: &str,
-    wanted: TokenType,
-) -> Result<(Arc<User>, Claims), Error> {
+    if wanted == TokenType::Access {
+        return Ok(authenticate_access(state, token).await?.0);
+    }
     let claims = state
         .keys
         .verify(token, wanted)
         .ok_or(Error::Unauthenticated(AuthProblem::TokenNotValid))?;
+    signed_in_user(state, claims.user_id, claims.ver).await
+}
+
+/// The user a valid access token belongs to, and what the token says (its expiry).
+pub async fn authenticate_access(
+    state: &AppState,
+    token: &str,
+) -> Result<(Arc<User>, Access), Error> {
+    let access = state
+        .keys
+        .verify_access(token)
+        .ok_or(Error::Unauthenticated(AuthProblem::TokenNotValid))?;
+    Ok((
+        signed_in_user(state, access.user_id, access.ver).await?,
+        access,
+    ))
+}
+
+/// The user of a valid token's claims, if they may still act with it: they exist, are active,
+/// and the token was issued under their current token version.
+async fn signed_in_user(state: &AppState, user_id: i64, ver: i64) -> Result<Arc<User>, Error> {
     let user = state
         .store
-        .user(claims.user_id)
+        .user(user_id)
         .await?
         .ok_or(Error::Unauthenticated(AuthProblem::UserNotFound))?;
     if !user.is_active {
         return Err(Error::Unauthenticated(AuthProblem::UserInactive));
     }
-    if user.token_version != claims.ver {
+    if user.token_version != ver {
         return Err(Error::Unauthenticated(AuthProblem::TokenNotValid));
     }
-    Ok((user, claims))
+    Ok(user)
 }
 
 /// The query string of a list request: `limit`/`offset` (DRF LimitOffsetPagination: default

@@ -24,11 +24,11 @@ use tokio::time::{Instant, timeout};
 use super::{
     error::{ApiResult, Detail, ValidationErrors},
     events::{EventParams, connecting_user, parse_since},
-    extract::{ListQuery, authenticate_claims},
+    extract::{ListQuery, authenticate_access},
 };
 use crate::{
     AppState,
-    auth::jwt::{Claims, TokenType},
+    auth::verified::Access,
     error::Error,
     realtime::{Subscription, Wake, frame, needs_resync},
     store::User,
@@ -81,7 +81,7 @@ pub async fn websocket(State(state): State<AppState>, request: axum::extract::Re
 
 async fn upgrade(state: AppState, parts: &mut Parts) -> ApiResult<Response> {
     let query = ListQuery::parse(parts, state.config.public_url.as_deref())?;
-    let (user, claims) = connecting_user(&state, parts, &query).await?;
+    let (user, access) = connecting_user(&state, parts, &query).await?;
     let (head, _) = state.store.event_bounds(user.id).await?;
     let since = parse_since(&query, head)?;
     let upgrade = WebSocketUpgrade::from_request_parts(parts, &())
@@ -98,7 +98,7 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> ApiResult<Response> {
         .max_write_buffer_size(4 * SOCKET_BUFFER + MAX_READ_FRAME)
         .max_message_size(MAX_READ_FRAME)
         .max_frame_size(MAX_READ_FRAME)
-        .on_upgrade(move |socket| run(state, user, claims, since, socket)))
+        .on_upgrade(move |socket| run(state, user, access, since, socket)))
 }
 
 /// How a socket session ended.
@@ -116,7 +116,7 @@ enum End {
 async fn run(
     state: AppState,
     user: Arc<User>,
-    claims: Claims,
+    access: Access,
     since: Option<i64>,
     mut socket: WebSocket,
 ) {
@@ -131,7 +131,7 @@ async fn run(
             let mut session = Session {
                 state: &state,
                 user,
-                expires: expiry(&claims),
+                expires: expiry(&access),
                 subscription,
                 socket: &mut socket,
             };
@@ -167,9 +167,9 @@ async fn run(
 }
 
 /// When a token's lifetime ends, as a deadline.
-fn expiry(claims: &Claims) -> Instant {
+fn expiry(access: &Access) -> Instant {
     let now = crate::clock::Timestamp::now().micros() / 1_000_000;
-    let left = claims.exp.saturating_sub(now).max(0) as u64;
+    let left = access.exp.saturating_sub(now).max(0) as u64;
     Instant::now() + Duration::from_secs(left)
 }
 
@@ -326,10 +326,10 @@ impl Session<'_> {
     /// `{"type": "auth", "token"}`: a valid access token of this user extends the socket's life
     /// to that token's; anything else closes it with 4001 at once.
     async fn renew(&mut self, token: &str) -> Result<(), End> {
-        match authenticate_claims(self.state, token, TokenType::Access).await {
-            Ok((user, claims)) if user.id == self.user.id => {
+        match authenticate_access(self.state, token).await {
+            Ok((user, access)) if user.id == self.user.id => {
                 self.user = user;
-                self.expires = expiry(&claims);
+                self.expires = expiry(&access);
                 self.send(r#"{"type":"auth.ok"}"#).await
             }
             Ok(_) | Err(Error::Unauthenticated(_)) => Err(End::SignedOut),

@@ -43,6 +43,7 @@ pub mod users;
 
 pub use events::Event;
 pub use messages::{Message, MessageWindow, NewMessage};
+pub use sqlite::allocator::use_mimalloc as sqlite_use_mimalloc;
 pub use threads::{Pair, Participant, ThreadMembers, ThreadView};
 pub use users::{NewUser, User, UserChanges};
 

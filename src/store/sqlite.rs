@@ -13,6 +13,7 @@
 //! query completes immediately, so [`run_now`] polls such a future to completion inside the
 //! reader or writer thread.
 
+pub(crate) mod allocator;
 mod caches;
 mod checkpoint;
 #[cfg(test)]
