@@ -45,7 +45,6 @@ impl Default for VerifiedTokens {
 }
 
 impl VerifiedTokens {
-
     pub fn with_capacity(capacity: usize) -> VerifiedTokens {
         VerifiedTokens {
             by_signature: Mutex::default(),

@@ -169,8 +169,13 @@ pub trait Tx: Db {
     /// The time of this write (one value per job, so a batch shares its `created`).
     fn now(&self) -> Timestamp;
 
-    /// Appends an event to a user's log in this transaction (the seq is assigned by the engine).
-    async fn append_event(&mut self, user: i64, event: super::events::NewEvent) -> StoreResult<()>;
+    /// Appends events to a user's log in this transaction, in order (the seqs are assigned by
+    /// the engine).
+    async fn append_events(
+        &mut self,
+        user: i64,
+        events: Vec<super::events::NewEvent>,
+    ) -> StoreResult<()>;
 
     /// The user's sessions end when this commits (the hub closes their sockets).
     fn sign_out(&mut self, user: i64);

@@ -1,6 +1,6 @@
 //! Each user's event log: what the user should learn about, numbered by a per-user `seq` that
 //! grows by exactly one per event. Events are appended by the writing operations of the other
-//! topics, in their own transaction (see [`Tx::append_event`]); this module owns their shapes,
+//! topics, in their own transaction (see [`Tx::append_events`]); this module owns their shapes,
 //! reading them back, pruning, and redacting the text of deleted messages.
 
 use serde::Serialize;
@@ -173,9 +173,21 @@ pub(crate) async fn tell(tx: &mut impl Tx, users: &[i64], payload: Payload<'_>) 
     let event = NewEvent::from(payload);
     metrics::counter!("simple_chat_events_appended_total").increment(users.len() as u64);
     for user in users {
-        tx.append_event(*user, event.clone()).await?;
+        tx.append_events(*user, vec![event.clone()]).await?;
     }
     Ok(())
+}
+
+/// Appends `payloads` to `user`'s log, in order (a batch of posts: the engine takes the
+/// user's place in the log once for all of them).
+pub(crate) async fn tell_in_turn<'a>(
+    tx: &mut impl Tx,
+    user: i64,
+    payloads: impl IntoIterator<Item = Payload<'a>>,
+) -> StoreResult<()> {
+    let events: Vec<NewEvent> = payloads.into_iter().map(NewEvent::from).collect();
+    metrics::counter!("simple_chat_events_appended_total").increment(events.len() as u64);
+    tx.append_events(user, events).await
 }
 
 /// Removes a message's text from every stored log (the message is being deleted).

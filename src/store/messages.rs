@@ -192,10 +192,13 @@ static BY_ID: LazyLock<Sql> =
 static BY_CLIENT_ID: LazyLock<Sql> = LazyLock::new(|| {
     with_columns("SELECT {columns} FROM messages WHERE sender_id = $1 AND client_id = $2")
 });
+/// No row when the sender already used the `client_id` (then [`BY_CLIENT_ID`] finds that
+/// message): the unique index is checked once, by the insert, instead of a read before it.
 static INSERT: LazyLock<Sql> = LazyLock::new(|| {
     with_columns(
         "INSERT INTO messages (thread_id, sender_id, text, created, client_id, reply_to, files)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (sender_id, client_id) DO NOTHING
          RETURNING {columns}",
     )
 });
@@ -292,15 +295,8 @@ async fn post(
     let mut stored = Vec::with_capacity(batch.len());
     let mut fresh = Vec::new();
     for message in batch {
-        if let Some(client_id) = &message.client_id {
-            let earlier: Option<Message> = tx.row(&BY_CLIENT_ID, &[&sender, client_id]).await?;
-            if let Some(earlier) = earlier {
-                stored.push(earlier);
-                continue;
-            }
-        }
-        let inserted: Message = tx
-            .one(
+        let inserted: Option<Message> = tx
+            .row(
                 &INSERT,
                 &[
                     &thread,
@@ -313,6 +309,14 @@ async fn post(
                 ],
             )
             .await?;
+        let Some(inserted) = inserted else {
+            // Sent before (a retry): answered with the message stored then.
+            let earlier: Message = tx
+                .one(&BY_CLIENT_ID, &[&sender, &message.client_id])
+                .await?;
+            stored.push(earlier);
+            continue;
+        };
         files::attach(tx, inserted.id, &message.files).await?;
         search::index(tx, &inserted).await?;
         fresh.push(inserted.clone());
@@ -328,14 +332,15 @@ async fn post(
     let recipient_unread: i64 = tx.one(&ADD_UNREAD, &[&recipient, &thread, &added]).await?;
     let sender_unread = threads::unread_in(tx, sender, thread).await?;
     let first_unread = recipient_unread - added;
-    for (i, message) in fresh.iter().enumerate() {
-        let created = |unread_count| Payload::MessageCreated {
-            message,
-            unread_count,
-        };
-        events::tell(tx, &[sender], created(sender_unread)).await?;
-        events::tell(tx, &[recipient], created(first_unread + i as i64 + 1)).await?;
-    }
+    let created = |message, unread_count| Payload::MessageCreated {
+        message,
+        unread_count,
+    };
+    let to_sender = fresh.iter().map(|message| created(message, sender_unread));
+    events::tell_in_turn(tx, sender, to_sender).await?;
+    let to_recipient =
+        (fresh.iter().zip(1..)).map(|(message, i)| created(message, first_unread + i));
+    events::tell_in_turn(tx, recipient, to_recipient).await?;
     Ok(Posted::Stored(stored))
 }
 

@@ -369,8 +369,9 @@ impl Tx for PgTx<'_> {
     }
 
     /// Queued; seqs are taken at the end of the transaction (see [`PgTx::finish`]).
-    async fn append_event(&mut self, user: i64, event: NewEvent) -> StoreResult<()> {
-        self.events.push((user, event));
+    async fn append_events(&mut self, user: i64, events: Vec<NewEvent>) -> StoreResult<()> {
+        self.events
+            .extend(events.into_iter().map(|event| (user, event)));
         Ok(())
     }
 

@@ -452,16 +452,22 @@ impl Tx for SqliteTx<'_> {
     }
 
     /// The next seq of that user, taken under the single writer, and the event row, at once.
-    async fn append_event(&mut self, user: i64, event: NewEvent) -> StoreResult<()> {
+    /// The user's head is read once: the single writer numbers the events one after another.
+    async fn append_events(&mut self, user: i64, events: Vec<NewEvent>) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let seq: Option<i64> = self.row(&super::events::NEXT_SEQ_SQLITE, &[&user]).await?;
-        let Some(seq) = seq else {
+        let Some(first) = seq else {
             return Ok(()); // the user is gone: nobody to tell
         };
-        self.execute(
-            &super::events::INSERT,
-            &[&user, &seq, &self.now, &event.message, &event.payload],
-        )
-        .await?;
+        for (seq, event) in (first..).zip(events) {
+            self.execute(
+                &super::events::INSERT,
+                &[&user, &seq, &self.now, &event.message, &event.payload],
+            )
+            .await?;
+        }
         self.commit.events_for.push(user);
         Ok(())
     }
