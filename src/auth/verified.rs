@@ -6,8 +6,9 @@
 //! the text that was verified: its hash under this process's random key must match. A token
 //! whose signature is copied onto other claims is therefore refused, as a full check would.
 //! Expiry is checked on every use; the user's state (deactivated, token version) is checked by
-//! the caller on every request, as before. Each entry is a few dozen bytes (no token text is
-//! kept), at most [`CAPACITY`] of them: when full, expired entries go, and all of them when
+//! the caller on every request, as before. Each entry is about a hundred bytes (the signature,
+//! which is no credential without the rest, and the claims the server uses), at most
+//! [`CAPACITY`] of them: when full, expired entries go, and all of them when
 //! that frees too little.
 
 use std::{
