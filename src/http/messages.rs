@@ -316,7 +316,7 @@ pub async fn list(
             None,
         ),
     };
-    Ok(Json(JsonPage::new(page.count, (next, previous), &page.results)).into_response())
+    JsonPage::new(page.count, (next, previous), &page.results).into_response()
 }
 
 /// Posts a batch → 201 with the stored messages in the order sent; all or nothing.

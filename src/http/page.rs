@@ -1,11 +1,14 @@
 //! The paginated answer of every list (Django REST framework's LimitOffsetPagination shape).
 
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::ListQuery;
-use crate::store::Counted;
+use super::{error::ApiResult, extract::ListQuery};
+use crate::store::{Counted, StoreError, packed::PackedJson};
 
 /// `{"count", "next", "previous", "results"}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,14 +35,21 @@ impl<T> Page<T> {
     }
 }
 
-/// A [`Page`] whose results are JSON already (a kept thread list); its schema is the
-/// [`Page`] of what `results` holds.
-#[derive(Serialize)]
+/// A [`Page`] whose results are JSON already, kept packed (a kept thread list or message
+/// page); its schema is the [`Page`] of what `results` holds.
 pub struct JsonPage<'a> {
     count: i64,
     next: Option<String>,
     previous: Option<String>,
-    results: &'a RawValue,
+    results: &'a PackedJson,
+}
+
+/// What comes before a [`JsonPage`]'s results.
+#[derive(Serialize)]
+struct Head<'a> {
+    count: i64,
+    next: &'a Option<String>,
+    previous: &'a Option<String>,
 }
 
 impl<'a> JsonPage<'a> {
@@ -47,7 +57,7 @@ impl<'a> JsonPage<'a> {
     pub fn new(
         count: i64,
         (next, previous): (Option<String>, Option<String>),
-        results: &'a RawValue,
+        results: &'a PackedJson,
     ) -> JsonPage<'a> {
         JsonPage {
             count,
@@ -58,9 +68,32 @@ impl<'a> JsonPage<'a> {
     }
 
     /// A page of an offset-paged list of `count` items, `results` being this page's.
-    pub fn by_offset(count: i64, results: &'a RawValue, query: &ListQuery) -> JsonPage<'a> {
+    pub fn by_offset(count: i64, results: &'a PackedJson, query: &ListQuery) -> JsonPage<'a> {
         JsonPage::new(count, query.offset_links(count), results)
     }
+
+    /// The page as a 200 answer: `{"count", "next", "previous", "results"}`, the results
+    /// unpacked straight into the body.
+    pub fn into_response(self) -> ApiResult<Response> {
+        let head = Head {
+            count: self.count,
+            next: &self.next,
+            previous: &self.previous,
+        };
+        let mut body = Vec::with_capacity(128 + self.results.len());
+        serde_json::to_writer(&mut body, &head).map_err(|e| StoreError::Other(e.into()))?;
+        body.pop(); // the head's closing brace: the results go in before it
+        body.extend_from_slice(b",\"results\":");
+        self.results.write_to(&mut body)?;
+        body.push(b'}');
+        Ok(json_response(StatusCode::OK, body))
+    }
+}
+
+/// `body`, JSON already, as an answer with `status`.
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let json = HeaderValue::from_static("application/json");
+    (status, [(header::CONTENT_TYPE, json)], body).into_response()
 }
 
 /// `?limit=&offset=` (default 50, at most 200).

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::{
     error::{ApiResult, Detail, ValidationErrors},
     extract::{AuthUser, Body, FromJson, Id, ListQuery},
-    page::{JsonPage, Page, PageParams},
+    page::{JsonPage, Page, PageParams, json_response},
 };
 use crate::{
     AppState,
@@ -82,7 +82,7 @@ pub async fn create(
     policy::may_create_thread(&user, &a, &b)?;
     // Only a thread that does not exist yet counts against --thread-rate.
     if let Some(existing) = existing {
-        return Ok((StatusCode::OK, Json(&*existing.json)).into_response());
+        return Ok(json_response(StatusCode::OK, existing.json.to_vec()?));
     }
     if state.store.blocked_between(a.id, b.id).await? {
         return Err(policy::CANNOT_MESSAGE.into());
@@ -161,5 +161,5 @@ pub async fn list_for_user(
         .store
         .thread_list(target, query.limit, query.offset)
         .await?;
-    Ok(Json(JsonPage::by_offset(list.count, &list.results, &query)).into_response())
+    JsonPage::by_offset(list.count, &list.results, &query).into_response()
 }

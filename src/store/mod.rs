@@ -26,6 +26,7 @@ pub mod json_list;
 pub mod kept;
 pub mod list_cache;
 pub mod messages;
+pub mod packed;
 #[cfg(test)]
 mod plans;
 mod postgres;

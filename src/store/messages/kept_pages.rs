@@ -11,16 +11,15 @@
 
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
-
 use super::{
     Message,
     pages::{MessageWindow, PageHead, page_of},
 };
 use crate::store::{
-    Counted, Store, StoreError, StoreResult,
+    Counted, Store, StoreResult,
     db::Db,
     kept::{Kept, Weigh},
+    packed::PackedJson,
     read,
     threads::ThreadMembers,
 };
@@ -44,7 +43,7 @@ pub struct PageJson {
     /// The thread's newest message when the page was read.
     newest: Option<i64>,
     /// The page's messages: a JSON array of the contract's message JSON, oldest first.
-    pub results: Box<RawValue>,
+    pub results: PackedJson,
 }
 
 impl PageJson {
@@ -61,15 +60,14 @@ impl PageJson {
             last: page.items.last().map(|m| m.id),
             shown: page.items.len() as i64,
             newest,
-            results: serde_json::value::to_raw_value(&page.items)
-                .map_err(|e| StoreError::Other(e.into()))?,
+            results: PackedJson::of(&page.items)?,
         })
     }
 }
 
 impl Weigh for PageJson {
     fn weight(&self) -> usize {
-        self.results.get().len()
+        self.results.packed_len()
     }
 }
 
