@@ -30,7 +30,7 @@ use super::{Commit, StoreResult};
 /// Users whose last change is remembered at most; past this everything is dropped.
 const MAX_USERS: usize = 100_000;
 
-/// What a kept answer takes in memory, about.
+/// What a kept answer takes in memory beyond its own struct (what it points to), about.
 pub trait Weigh {
     fn weight(&self) -> usize;
 }
@@ -56,7 +56,7 @@ struct Inner<K, V> {
     /// The clock when every answer last changed.
     all_changed: u64,
     entries: HashMap<K, Entry<V>>,
-    /// The [`Weigh::weight`] of `entries`.
+    /// What `entries` take ([`cost`]).
     bytes: usize,
 }
 
@@ -71,6 +71,12 @@ struct Entry<V> {
 /// What an entry takes beyond its value: its key, clock and users, and its share of the map.
 const ENTRY_BYTES: usize = 128;
 
+/// What keeping `value` takes: its entry, its struct (shared, behind an `Arc`) and its
+/// [`Weigh::weight`].
+fn cost<V: Weigh>(value: &V) -> usize {
+    ENTRY_BYTES + std::mem::size_of::<V>() + value.weight()
+}
+
 impl<K: Eq + Hash + Copy, V: Weigh> Inner<K, V> {
     /// Whether `users`' answers are unchanged since the clock read `since`.
     fn unchanged(&self, users: &[i64; 2], since: u64) -> bool {
@@ -82,7 +88,7 @@ impl<K: Eq + Hash + Copy, V: Weigh> Inner<K, V> {
 
     fn remove(&mut self, key: &K) {
         if let Some(entry) = self.entries.remove(key) {
-            self.bytes -= ENTRY_BYTES + entry.value.weight();
+            self.bytes -= cost(&*entry.value);
         }
     }
 
@@ -150,7 +156,7 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
         if !inner.unchanged(&users, ticket.0) {
             return;
         }
-        let added = ENTRY_BYTES + value.weight();
+        let added = cost(&**value);
         if added > self.max_bytes / 8 {
             return;
         }
@@ -281,7 +287,7 @@ mod tests {
         assert_eq!((size(&kept, 1), size(&kept, 2)), (None, None));
         assert_eq!(
             kept.bytes(),
-            ENTRY_BYTES + 5,
+            cost(&Blob(5)),
             "changed answers are dropped when met"
         );
         assert_eq!(size(&kept, 3), Some(5));
@@ -368,7 +374,7 @@ mod tests {
         }
         let given = (1..=200).filter(|k| size(&kept, *k).is_some()).count();
         assert!((80..=96).contains(&given), "{given} answers kept");
-        assert_eq!(kept.bytes(), given * (ENTRY_BYTES + (1 << 20)));
+        assert_eq!(kept.bytes(), given * cost(&*heavy));
         assert!(size(&kept, 200).is_some(), "the newest is kept");
         // One answer too large for its share is not kept at all.
         kept.keep(kept.ticket(), 201, [201, 201], &blob(max / 4));
