@@ -20,7 +20,8 @@ use super::{
 pub type Key = (i64, i64, i64);
 
 /// The thread lists kept (96 MB of the default `serve --kept-answers-mb`, split in
-/// `sqlite::caches::Caches::new`: scenario A's 20,000 lists of about 10 threads come near it).
+/// `sqlite::caches::Caches::new`: scenario A's 20,000 lists of about 10 threads take about
+/// 32 MB of it, packed).
 pub type ListCache = Kept<Key, KeptList>;
 
 /// A kept list, shared with the requests answered from it: a hit copies a pointer, not the
