@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{error::ApiResult, extract::ListQuery};
-use crate::store::{Counted, StoreError, packed::PackedJson};
+use crate::store::{Counted, StoreError, packed::KeptJson};
 
 /// `{"count", "next", "previous", "results"}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,7 +41,7 @@ pub struct JsonPage<'a> {
     count: i64,
     next: Option<String>,
     previous: Option<String>,
-    results: &'a PackedJson,
+    results: &'a KeptJson,
 }
 
 /// What comes before a [`JsonPage`]'s results.
@@ -57,7 +57,7 @@ impl<'a> JsonPage<'a> {
     pub fn new(
         count: i64,
         (next, previous): (Option<String>, Option<String>),
-        results: &'a PackedJson,
+        results: &'a KeptJson,
     ) -> JsonPage<'a> {
         JsonPage {
             count,
@@ -68,7 +68,7 @@ impl<'a> JsonPage<'a> {
     }
 
     /// A page of an offset-paged list of `count` items, `results` being this page's.
-    pub fn by_offset(count: i64, results: &'a PackedJson, query: &ListQuery) -> JsonPage<'a> {
+    pub fn by_offset(count: i64, results: &'a KeptJson, query: &ListQuery) -> JsonPage<'a> {
         JsonPage::new(count, query.offset_links(count), results)
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::{
     Counted, StoreResult,
     kept::{Kept, Weigh},
-    packed::PackedJson,
+    packed::KeptJson,
     threads::ThreadView,
 };
 
@@ -35,21 +35,22 @@ pub struct KeptList {
     /// How many threads the user has.
     pub count: i64,
     /// The page's threads: a JSON array of the contract's thread JSON.
-    pub results: PackedJson,
+    pub results: KeptJson,
 }
 
 impl KeptList {
-    pub fn new(list: &Counted<ThreadView>) -> StoreResult<KeptList> {
+    /// `list` as it is answered, packed if it is to be `kept`.
+    pub fn new(list: &Counted<ThreadView>, kept: bool) -> StoreResult<KeptList> {
         Ok(KeptList {
             count: list.count,
-            results: PackedJson::of(&list.items)?,
+            results: KeptJson::of(&list.items, kept)?,
         })
     }
 }
 
 impl Weigh for KeptList {
     fn weight(&self) -> usize {
-        self.results.packed_len()
+        self.results.stored_len()
     }
 }
 
@@ -63,19 +64,20 @@ pub type PairCache = Kept<PairKey, KeptThread>;
 /// A thread as one viewer sees it: the contract's thread JSON.
 #[derive(Debug)]
 pub struct KeptThread {
-    pub json: PackedJson,
+    pub json: KeptJson,
 }
 
 impl KeptThread {
-    pub fn new(thread: &ThreadView) -> StoreResult<KeptThread> {
+    /// `thread` as it is answered, packed if it is to be `kept`.
+    pub fn new(thread: &ThreadView, kept: bool) -> StoreResult<KeptThread> {
         Ok(KeptThread {
-            json: PackedJson::of(thread)?,
+            json: KeptJson::of(thread, kept)?,
         })
     }
 }
 
 impl Weigh for KeptThread {
     fn weight(&self) -> usize {
-        self.json.packed_len()
+        self.json.stored_len()
     }
 }

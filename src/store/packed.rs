@@ -10,21 +10,32 @@ use serde::Serialize;
 
 use super::{StoreError, StoreResult};
 
-/// A JSON text, compressed.
+/// The JSON of an answer that may be kept in memory: packed when it is to be kept, as it is
+/// when it is given once (on PostgreSQL or with `--kept-answers-mb 0` nothing is kept, and
+/// packing would be work for nothing).
 #[derive(Debug)]
-pub struct PackedJson {
+pub struct KeptJson {
     /// How long the JSON is.
     len: usize,
-    packed: Box<[u8]>,
+    /// The JSON, packed or as it is.
+    bytes: Box<[u8]>,
+    packed: bool,
 }
 
-impl PackedJson {
-    /// `value` as JSON, packed.
-    pub fn of(value: &impl Serialize) -> StoreResult<PackedJson> {
+impl KeptJson {
+    /// `value` as JSON, packed if it is to be `kept`.
+    pub fn of(value: &impl Serialize, kept: bool) -> StoreResult<KeptJson> {
         let json = serde_json::to_vec(value).map_err(|e| StoreError::Other(e.into()))?;
-        Ok(PackedJson {
-            len: json.len(),
-            packed: lz4_flex::block::compress(&json).into_boxed_slice(),
+        let len = json.len();
+        let bytes = if kept {
+            lz4_flex::block::compress(&json)
+        } else {
+            json
+        };
+        Ok(KeptJson {
+            len,
+            bytes: bytes.into_boxed_slice(),
+            packed: kept,
         })
     }
 
@@ -38,16 +49,20 @@ impl PackedJson {
         self.len == 0
     }
 
-    /// How many bytes it takes packed.
-    pub fn packed_len(&self) -> usize {
-        self.packed.len()
+    /// How many bytes it takes in memory.
+    pub fn stored_len(&self) -> usize {
+        self.bytes.len()
     }
 
     /// Appends the JSON to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) -> StoreResult<()> {
+        if !self.packed {
+            out.extend_from_slice(&self.bytes);
+            return Ok(());
+        }
         let start = out.len();
         out.resize(start + self.len, 0);
-        match lz4_flex::block::decompress_into(&self.packed, &mut out[start..]) {
+        match lz4_flex::block::decompress_into(&self.bytes, &mut out[start..]) {
             Ok(written) if written == self.len => Ok(()),
             outcome => {
                 out.truncate(start);
@@ -73,7 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_unpacks_as_it_was_and_takes_less_room() {
+    fn kept_json_unpacks_as_it_was_and_takes_less_room() {
         let messages: Vec<Value> = (0..20)
             .map(|id| {
                 json!({"id": id, "thread": 7, "sender": 3, "text": format!("message {id} ✓"),
@@ -82,30 +97,33 @@ mod tests {
                        "reactions": [], "files": []})
             })
             .collect();
-        let packed = PackedJson::of(&messages).unwrap();
         let json = serde_json::to_vec(&messages).unwrap();
-        assert_eq!(packed.to_vec().unwrap(), json);
-        assert_eq!(packed.len(), json.len());
+        let kept = KeptJson::of(&messages, true).unwrap();
+        assert_eq!(kept.to_vec().unwrap(), json);
+        assert_eq!(kept.len(), json.len());
         assert!(
-            packed.packed_len() * 2 < json.len(),
+            kept.stored_len() * 2 < json.len(),
             "{} packed of {}",
-            packed.packed_len(),
+            kept.stored_len(),
             json.len()
         );
-
         let mut out = b"{\"results\":".to_vec();
-        packed.write_to(&mut out).unwrap();
+        kept.write_to(&mut out).unwrap();
         assert_eq!(&out[11..], &json[..], "appended after what was there");
+
+        let given_once = KeptJson::of(&messages, false).unwrap();
+        assert_eq!(given_once.stored_len(), json.len(), "not packed");
+        assert_eq!(given_once.to_vec().unwrap(), json);
     }
 
     #[test]
     fn damaged_bytes_are_an_error_not_a_panic() {
-        let mut packed = PackedJson::of(&json!({"text": "hello hello hello hello"})).unwrap();
-        let mut bytes = packed.packed.to_vec();
+        let mut kept = KeptJson::of(&json!({"text": "hello hello hello hello"}), true).unwrap();
+        let mut bytes = kept.bytes.to_vec();
         bytes.truncate(bytes.len() / 2);
-        packed.packed = bytes.into_boxed_slice();
+        kept.bytes = bytes.into_boxed_slice();
         let mut out = b"kept".to_vec();
-        assert!(packed.write_to(&mut out).is_err());
+        assert!(kept.write_to(&mut out).is_err());
         assert_eq!(out, b"kept", "nothing half-written is left");
     }
 }

@@ -134,28 +134,23 @@ const VIEW_JOINS: &str = "JOIN users ul ON ul.id = t.user_low
      JOIN users uh ON uh.id = t.user_high
      LEFT JOIN messages m ON m.id = t.last_message_id";
 
-pub(crate) static VIEW: LazyLock<Sql> = LazyLock::new(|| {
+/// The view of one thread (`t`), as the user in parameter `viewer` sees it, where `condition`.
+fn one_view(viewer: &str, condition: &str) -> Sql {
     Sql::owned(format!(
         "{}
          FROM threads t
-         LEFT JOIN thread_members me ON me.thread_id = t.id AND me.user_id = $2
+         LEFT JOIN thread_members me ON me.thread_id = t.id AND me.user_id = {viewer}
          {VIEW_JOINS}
-         WHERE t.id = $1",
+         WHERE {condition}",
         view_select()
     ))
-});
+}
+
+pub(crate) static VIEW: LazyLock<Sql> = LazyLock::new(|| one_view("$2", "t.id = $1"));
 /// [`VIEW`] of the thread of users `$1` < `$2`, as `$3` sees it: one statement where looking
 /// the pair's thread up first took two.
-static VIEW_BY_PAIR: LazyLock<Sql> = LazyLock::new(|| {
-    Sql::owned(format!(
-        "{}
-         FROM threads t
-         LEFT JOIN thread_members me ON me.thread_id = t.id AND me.user_id = $3
-         {VIEW_JOINS}
-         WHERE t.user_low = $1 AND t.user_high = $2",
-        view_select()
-    ))
-});
+static VIEW_BY_PAIR: LazyLock<Sql> =
+    LazyLock::new(|| one_view("$3", "t.user_low = $1 AND t.user_high = $2"));
 pub(crate) static LIST: LazyLock<Sql> = LazyLock::new(|| {
     Sql::owned(format!(
         "{}
@@ -300,7 +295,7 @@ impl Store {
                 [Some(a), Some(b)] => thread_of(db, [a.id, b.id], viewer).await?,
                 _ => None,
             };
-            let thread = thread.map(|t| KeptThread::new(&t).map(Arc::new));
+            let thread = thread.map(|t| KeptThread::new(&t, false).map(Arc::new));
             Ok(Pair {
                 users,
                 thread: thread.transpose()?,
@@ -319,18 +314,20 @@ impl Store {
         [a, b]: [i64; 2],
         viewer: i64,
     ) -> StoreResult<Option<Arc<KeptThread>>> {
-        let read = async || -> StoreResult<Option<Arc<KeptThread>>> {
+        let read = async |kept: bool| -> StoreResult<Option<Arc<KeptThread>>> {
             let thread = read!(self, |db| thread_of(db, [a, b], viewer).await)?;
             Ok(thread
-                .map(|t| KeptThread::new(&t))
+                .map(|t| KeptThread::new(&t, kept))
                 .transpose()?
                 .map(Arc::new))
         };
-        let Some(cache) = self.kept().map(|kept| &kept.pairs).filter(|_| a != b) else {
-            return read().await;
+        let cache = self.kept().map(|kept| &kept.pairs);
+        let Some(cache) = cache.filter(|cache| cache.keeps_any() && a != b) else {
+            return read(false).await;
         };
         let (low, high) = (a.min(b), a.max(b));
         let counter = "simple_chat_thread_pair_cache_total";
+        let read = async || read(true).await;
         cache
             .get_or_read((low, high, viewer), counter, read, |_| [low, high])
             .await
@@ -373,14 +370,15 @@ impl Store {
     /// in it changed since this process read it (see [`super::list_cache`]). Exports and the
     /// admin page read past it, so their pages do not push users' lists out.
     pub async fn thread_list(&self, user: i64, limit: i64, offset: i64) -> StoreResult<List> {
-        let read = async || -> StoreResult<List> {
+        let read = async |kept: bool| -> StoreResult<List> {
             let list = self.threads_of(user, limit, offset).await?;
-            Ok(Arc::new(KeptList::new(&list)?))
+            Ok(Arc::new(KeptList::new(&list, kept)?))
         };
-        let Some(cache) = self.kept().map(|kept| &kept.lists) else {
-            return read().await;
+        let cache = self.kept().map(|kept| &kept.lists);
+        let Some(cache) = cache.filter(|cache| cache.keeps_any()) else {
+            return read(false).await;
         };
-        let read = async || Ok(Some(read().await?));
+        let read = async || Ok(Some(read(true).await?));
         let counter = "simple_chat_thread_list_cache_total";
         let kept = cache.get_or_read((user, limit, offset), counter, read, |_| [user, user]);
         kept.await?.ok_or_else(super::db::vanished)

@@ -19,7 +19,7 @@ use crate::store::{
     Counted, Store, StoreResult,
     db::Db,
     kept::{Kept, Weigh},
-    packed::PackedJson,
+    packed::KeptJson,
     read,
     threads::ThreadMembers,
 };
@@ -43,14 +43,16 @@ pub struct PageJson {
     /// The thread's newest message when the page was read.
     newest: Option<i64>,
     /// The page's messages: a JSON array of the contract's message JSON, oldest first.
-    pub results: PackedJson,
+    pub results: KeptJson,
 }
 
 impl PageJson {
+    /// `page` as it is answered, packed if it is to be `kept`.
     fn new(
         members: ThreadMembers,
         page: &Counted<Message>,
         (total, newest): (i64, Option<i64>),
+        kept: bool,
     ) -> StoreResult<PageJson> {
         Ok(PageJson {
             members,
@@ -60,14 +62,14 @@ impl PageJson {
             last: page.items.last().map(|m| m.id),
             shown: page.items.len() as i64,
             newest,
-            results: PackedJson::of(&page.items)?,
+            results: KeptJson::of(&page.items, kept)?,
         })
     }
 }
 
 impl Weigh for PageJson {
     fn weight(&self) -> usize {
-        self.results.packed_len()
+        self.results.stored_len()
     }
 }
 
@@ -89,26 +91,30 @@ impl Store {
         thread: i64,
         window: MessageWindow,
     ) -> StoreResult<Option<Arc<PageJson>>> {
-        let read = async || -> StoreResult<Option<Arc<PageJson>>> {
+        let read = async |kept: bool| -> StoreResult<Option<Arc<PageJson>>> {
             read!(self, |db| match db
                 .row::<PageHead>(&super::pages::PAGE_HEAD, &[&thread])
                 .await?
             {
                 Some(PageHead { members, extent }) => {
                     let page = page_of(db, thread, extent, window).await?;
-                    let json = PageJson::new(members, &page, (extent.total, extent.last))?;
+                    let extent = (extent.total, extent.last);
+                    let json = PageJson::new(members, &page, extent, kept)?;
                     Ok(Some(Arc::new(json)))
                 }
                 None => Ok(None),
             })
         };
-        let (Some(cache), Some((key, before))) =
-            (self.kept().map(|kept| &kept.pages), latest(thread, window))
-        else {
-            return read().await;
+        let cache = self.kept().map(|kept| &kept.pages);
+        let (Some(cache), Some((key, before))) = (
+            cache.filter(|cache| cache.keeps_any()),
+            latest(thread, window),
+        ) else {
+            return read(false).await;
         };
         let past_newest = |page: &PageJson| page.newest.is_none_or(|newest| before > newest);
         let counter = "simple_chat_message_page_cache_total";
+        let read = async || read(true).await;
         cache
             .get_or_read_if(key, counter, past_newest, read, |page| page.members.users)
             .await
