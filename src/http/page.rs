@@ -35,8 +35,8 @@ impl<T> Page<T> {
     }
 }
 
-/// A [`Page`] whose results are JSON already, kept packed (a kept thread list or message
-/// page); its schema is the [`Page`] of what `results` holds.
+/// A [`Page`] whose results are JSON already (a thread list or message page that may be
+/// kept, packed when it is); its schema is the [`Page`] of what `results` holds.
 pub struct JsonPage<'a> {
     count: i64,
     next: Option<String>,
@@ -73,7 +73,7 @@ impl<'a> JsonPage<'a> {
     }
 
     /// The page as a 200 answer: `{"count", "next", "previous", "results"}`, the results
-    /// unpacked straight into the body.
+    /// written (unpacked, if packed) straight into the body.
     pub fn into_response(self) -> ApiResult<Response> {
         let head = Head {
             count: self.count,
