@@ -2,7 +2,9 @@
 //!
 //! It also chooses the memory allocator: mimalloc for what Rust allocates and for what SQLite
 //! allocates (`store/sqlite/allocator.rs`). Measured with `cargo bench --bench load`, it cut the
-//! server's CPU time per request by about a tenth (docs/STORAGE.md, "The allocator").
+//! server's CPU time per request by about a tenth (docs/STORAGE.md, "The allocator"). And it
+//! gives SQLite a page cache that parks pages where a commit does not have to look for them
+//! (`store/sqlite/page_cache.rs`).
 
 use mimalloc::MiMalloc;
 
@@ -37,7 +39,10 @@ static SET_ALLOCATOR_OPTIONS: extern "C" fn() = set_allocator_options;
 
 fn main() -> std::process::ExitCode {
     // SAFETY: nothing has started a thread or used SQLite yet.
-    unsafe { simple_chat::store::sqlite_use_mimalloc() };
+    unsafe {
+        simple_chat::store::sqlite_use_mimalloc();
+        simple_chat::store::sqlite_use_renamed_parking();
+    }
     simple_chat::cli::main()
 }
 
@@ -45,12 +50,15 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::MI_OPTION_ARENA_EAGER_COMMIT;
 
-    /// What `main` does first: SQLite then allocates from mimalloc's heap, and works.
-    /// (The only test in this binary that touches SQLite, so nothing used it before.)
+    /// What `main` does first: SQLite then allocates from mimalloc's heap, parks the pages it
+    /// reorders under page number 0, and works. (The only test in this binary that touches
+    /// SQLite, so nothing used it before.)
     #[test]
-    fn sqlite_allocates_with_mimalloc() {
+    fn sqlite_allocates_with_mimalloc_and_parks_pages_at_zero() {
         // SAFETY: no other test of this binary uses SQLite.
         assert!(unsafe { simple_chat::store::sqlite_use_mimalloc() });
+        // SAFETY: as above.
+        assert!(unsafe { simple_chat::store::sqlite_use_renamed_parking() });
         // SAFETY: one allocation, checked and freed.
         unsafe {
             let pointer = rusqlite::ffi::sqlite3_malloc(100);
@@ -70,6 +78,41 @@ mod tests {
             .query_row("SELECT sum(length(x)) FROM t", [], |row| row.get(0))
             .unwrap();
         assert_eq!(total, (1..=5000).map(|i| i % 300).sum::<i64>());
+
+        // Keys inserted in random order split index pages all over, which SQLite puts in
+        // order by parking pages: the database is still whole, in a file and in memory.
+        assert_eq!(simple_chat::store::sqlite_parked_pages(), 0);
+        let dir = tempfile::tempdir().unwrap();
+        for conn in [
+            rusqlite::Connection::open(dir.path().join("parked.sqlite3")).unwrap(),
+            conn,
+        ] {
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE k (key INTEGER, pad TEXT);
+                 CREATE INDEX k_by_key ON k (key, pad);",
+            )
+            .unwrap();
+            for round in 0..20_i64 {
+                conn.execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+                     INSERT INTO k SELECT (i * 7919 + ?1 * 104729) % 100003, hex(randomblob(40))
+                     FROM n",
+                    [round],
+                )
+                .unwrap();
+            }
+            let (rows, check): (i64, String) = conn
+                .query_row(
+                    "SELECT (SELECT count(*) FROM k INDEXED BY k_by_key WHERE key >= 0),
+                            (SELECT group_concat(integrity_check) FROM pragma_integrity_check)",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((rows, check.as_str()), (10_000, "ok"));
+        }
+        assert!(simple_chat::store::sqlite_parked_pages() > 0);
     }
 
     /// The constructor ran (a linker that dropped it would leave mimalloc's default, 2).

@@ -45,6 +45,9 @@ pub mod users;
 pub use events::Event;
 pub use messages::{Message, MessageWindow, NewMessage};
 pub use sqlite::allocator::use_mimalloc as sqlite_use_mimalloc;
+pub use sqlite::page_cache::{
+    parked_pages as sqlite_parked_pages, use_renamed_parking as sqlite_use_renamed_parking,
+};
 pub use threads::{Pair, Participant, ThreadMembers, ThreadView};
 pub use users::{NewUser, User, UserChanges};
 

@@ -18,6 +18,7 @@ mod caches;
 mod checkpoint;
 #[cfg(test)]
 mod migration_tests;
+pub(crate) mod page_cache;
 mod writer;
 
 use std::{
