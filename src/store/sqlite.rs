@@ -16,6 +16,7 @@
 pub(crate) mod allocator;
 mod caches;
 mod checkpoint;
+mod log_buffer;
 #[cfg(test)]
 mod migration_tests;
 pub(crate) mod page_cache;
@@ -111,7 +112,21 @@ pub(crate) fn path_from_url(url: &str) -> StoreResult<PathBuf> {
 }
 
 pub(crate) fn connect(path: &PathBuf) -> StoreResult<Connection> {
-    let conn = Connection::open(path)?;
+    set_up(Connection::open(path)?)
+}
+
+/// The writer's connection: its write-ahead log is written once per commit ([`log_buffer`],
+/// which relies on the `synchronous = FULL` that [`set_up`] sets).
+fn connect_writer(path: &PathBuf) -> StoreResult<Connection> {
+    let vfs = log_buffer::register()?;
+    set_up(Connection::open_with_flags_and_vfs(
+        path,
+        rusqlite::OpenFlags::default(),
+        vfs,
+    )?)
+}
+
+fn set_up(conn: Connection) -> StoreResult<Connection> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -203,7 +218,7 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Other(e.into()))?;
         }
-        let mut writer_conn = connect(&path)?;
+        let mut writer_conn = connect_writer(&path)?;
         let applied = migrate(&mut writer_conn)?;
 
         // Checkpoints run beside the writer (`checkpoint`), not inside its commits.
@@ -509,6 +524,16 @@ pub(crate) mod tests {
         migrate(&mut conn).unwrap();
         conn.execute_batch("ANALYZE").unwrap();
         (dir, conn)
+    }
+
+    #[test]
+    fn the_writer_syncs_each_commit_as_its_buffered_log_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect_writer(&dir.path().join("w.sqlite3")).unwrap();
+        let level: i64 = conn
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap();
+        assert!(level >= 2, "FULL or EXTRA, found {level}");
     }
 
     /// `conn` as the topic modules read through it.
