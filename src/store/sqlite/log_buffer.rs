@@ -5,9 +5,9 @@
 //! each) made some 640 system calls before its one `fsync`, and those calls were a tenth of
 //! the server's time when posting single messages (perf, 2026-12-02). This module registers a
 //! VFS that is SQLite's default one (`unix`) except for the log: the log's writes are gathered
-//! in memory while they follow one another, and reach the file in one write when SQLite syncs,
-//! reads, truncates, asks its size, sends it a file control or closes it, or when the buffer
-//! holds [`BUFFER_BYTES`]. A write that lands inside the gathered bytes (SQLite rewrites a
+//! in memory while they follow one another, and reach the file together (in pieces of
+//! [`MOST_PER_WRITE`]) when SQLite syncs, reads, truncates, asks its size, sends it a file
+//! control or closes it, or when the buffer holds [`BUFFER_BYTES`]. A write that lands inside the gathered bytes (SQLite rewrites a
 //! frame it wrote earlier in the same transaction after a cache spill) changes them in place;
 //! any other write sends the gathered bytes first, so the file sees the writes in their order.
 //!
@@ -15,8 +15,9 @@
 //! frames from the file once the commit is published in the shared index (`-shm`), and SQLite
 //! publishes it only after the commit's `xSync` on the log when `synchronous` is FULL or EXTRA.
 //! With NORMAL or OFF there is no sync at commit, the bytes could still be here when readers
-//! look, and they would read a log that is not there yet. [`super::connect`] sets FULL on every
-//! connection, and a test below checks that the store's writer runs with it. Nothing else
+//! look, and they would read a log that is not there yet. Every connection is set up with FULL
+//! (`set_up` in `sqlite.rs`, whose test `the_writer_syncs_each_commit_as_its_buffered_log_needs`
+//! checks the writer's). Nothing else
 //! changes for crashes: bytes written but not synced were never durable, and a commit is only
 //! answered once its sync returned.
 
@@ -156,7 +157,7 @@ impl Log {
 }
 
 thread_local! {
-    /// Writes that reached a log file from this thread (what the tests count).
+    /// Flushes of gathered bytes made on this thread (what the tests count).
     static FLUSHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
