@@ -88,8 +88,8 @@ async fn main() {
             let pair = (low.min(high), low.max(high));
             let id = threads.len() as i64 + 1;
             threads.push(Record::thread(id, pair, now, now));
-            members.push(Record::member(pair.0, id, now));
-            members.push(Record::member(pair.1, id, now));
+            members.push(Record::member(pair.0, id));
+            members.push(Record::member(pair.1, id));
         }
     }
     let thread_pairs: Vec<(i64, i64)> = threads

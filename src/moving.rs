@@ -349,7 +349,7 @@ pub async fn import_django(store: &Store, path: &Path) -> anyhow::Result<ImportR
         thread_map.insert(id, (thread_id, low, high));
         new_threads.push(Record::thread(thread_id, (low, high), created, updated));
         for user_id in [low, high] {
-            new_members.push(Record::member(user_id, thread_id, updated));
+            new_members.push(Record::member(user_id, thread_id));
         }
     }
     report.threads = new_threads.len();

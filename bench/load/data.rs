@@ -224,10 +224,7 @@ pub async fn build(store: &Store, plan: &Plan, password_hash: &str, label: &str)
         .enumerate()
         .flat_map(|(i, &(low, high))| {
             let id = i as i64 + 1;
-            [
-                Record::member(low, id, long_ago),
-                Record::member(high, id, long_ago),
-            ]
+            [Record::member(low, id), Record::member(high, id)]
         })
         .collect();
     load(store, Table::Threads, threads).await;

@@ -215,12 +215,12 @@ static OF_THREAD: Sql = Sql::dialects(
 pub(crate) static UNREAD_TOTAL: Sql = Sql::new(
     "SELECT CAST(COALESCE(SUM(unread), 0) AS BIGINT) FROM thread_members WHERE user_id = $1",
 );
+/// The thread's activity (`updated`, which orders both members' thread lists), last message
+/// and total.
 static AFTER_POST_THREAD: Sql = Sql::new(
     "UPDATE threads SET updated = $2, last_message_id = $3, message_count = message_count + $4
      WHERE id = $1",
 );
-static AFTER_POST_ACTIVITY: Sql =
-    Sql::new("UPDATE thread_members SET updated = $2 WHERE thread_id = $1");
 static ADD_UNREAD: Sql = Sql::new(
     "UPDATE thread_members SET unread = unread + $3 WHERE user_id = $1 AND thread_id = $2
      RETURNING unread",
@@ -328,7 +328,6 @@ async fn post(
     let added = fresh.len() as i64;
     tx.execute(&AFTER_POST_THREAD, &[&thread, &now, &last.id, &added])
         .await?;
-    tx.execute(&AFTER_POST_ACTIVITY, &[&thread, &now]).await?;
     let recipient_unread: i64 = tx.one(&ADD_UNREAD, &[&recipient, &thread, &added]).await?;
     let sender_unread = threads::unread_in(tx, sender, thread).await?;
     let first_unread = recipient_unread - added;

@@ -151,15 +151,21 @@ pub(crate) static VIEW: LazyLock<Sql> = LazyLock::new(|| one_view("$2", "t.id = 
 /// the pair's thread up first took two.
 static VIEW_BY_PAIR: LazyLock<Sql> =
     LazyLock::new(|| one_view("$3", "t.user_low = $1 AND t.user_high = $2"));
+/// A page of a user's threads, the latest activity first. The user's member rows are sorted by
+/// their threads' `updated` (no index orders them: a post would have to move an entry of each
+/// member's); the inner query picks the page with one thread lookup per member row, and only
+/// the page's rows are joined to their users and last message.
 pub(crate) static LIST: LazyLock<Sql> = LazyLock::new(|| {
     Sql::owned(format!(
         "{}
-         FROM thread_members me
+         FROM (SELECT mine.thread_id, mine.unread
+               FROM thread_members mine JOIN threads mt ON mt.id = mine.thread_id
+               WHERE mine.user_id = $1
+               ORDER BY mt.updated DESC, mt.id DESC
+               LIMIT $2 OFFSET $3) me
          JOIN threads t ON t.id = me.thread_id
          {VIEW_JOINS}
-         WHERE me.user_id = $1
-         ORDER BY me.updated DESC, me.thread_id DESC
-         LIMIT $2 OFFSET $3",
+         ORDER BY t.updated DESC, t.id DESC",
         view_select()
     ))
 });
@@ -177,9 +183,8 @@ static INSERT: Sql = Sql::new(
      ON CONFLICT (user_low, user_high) DO NOTHING
      RETURNING id",
 );
-static ADD_MEMBERS: Sql = Sql::new(
-    "INSERT INTO thread_members (user_id, thread_id, updated) VALUES ($1, $3, $4), ($2, $3, $4)",
-);
+static ADD_MEMBERS: Sql =
+    Sql::new("INSERT INTO thread_members (user_id, thread_id) VALUES ($1, $3), ($2, $3)");
 static BY_PAIR: Sql = Sql::new("SELECT id FROM threads WHERE user_low = $1 AND user_high = $2");
 static DELETE: Sql = Sql::new("DELETE FROM threads WHERE id = $1");
 pub(crate) static UNREAD_IN: Sql =
@@ -209,7 +214,7 @@ async fn create(
     let inserted: Option<i64> = tx.row(&INSERT, &[&low, &high, &now]).await?;
     let (id, created) = match inserted {
         Some(id) => {
-            tx.execute(&ADD_MEMBERS, &[&low, &high, &id, &now]).await?;
+            tx.execute(&ADD_MEMBERS, &[&low, &high, &id]).await?;
             for user in [low, high] {
                 let view = view(tx, id, user).await?.ok_or_else(super::db::vanished)?;
                 events::tell(tx, &[user], Payload::ThreadCreated { thread: &view }).await?;

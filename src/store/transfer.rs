@@ -105,12 +105,7 @@ impl Table {
                 ("last_message_id", Int),
                 ("message_count", Int),
             ],
-            Table::Members => &[
-                ("user_id", Int),
-                ("thread_id", Int),
-                ("updated", Int),
-                ("unread", Int),
-            ],
+            Table::Members => &[("user_id", Int), ("thread_id", Int), ("unread", Int)],
             // Listed once, with the message's struct (see `messages::message_row!`).
             Table::Messages => super::messages::TRANSFER_COLUMNS,
             Table::Events => &[
@@ -283,13 +278,8 @@ impl Record {
         ])
     }
 
-    pub fn member(user: i64, thread: i64, updated: i64) -> Record {
-        Record(vec![
-            Value::Int(user),
-            Value::Int(thread),
-            Value::Int(updated),
-            Value::Int(0),
-        ])
+    pub fn member(user: i64, thread: i64) -> Record {
+        Record(vec![Value::Int(user), Value::Int(thread), Value::Int(0)])
     }
 
     pub fn message(message: &Message) -> Record {
@@ -404,7 +394,6 @@ static RECOUNT: [Sql; 2] = [
     ),
     Sql::new(
         "UPDATE thread_members SET
-             updated = (SELECT t.updated FROM threads t WHERE t.id = thread_members.thread_id),
              unread = (SELECT COUNT(*) FROM messages m
                        WHERE m.thread_id = thread_members.thread_id
                          AND m.sender_id <> thread_members.user_id AND NOT m.is_read)",
@@ -471,7 +460,7 @@ mod tests {
     fn pages_follow_the_key() {
         assert_eq!(
             Table::Members.dump_sql(true).text(Dialect::Sqlite),
-            "SELECT user_id, thread_id, updated, unread FROM thread_members \
+            "SELECT user_id, thread_id, unread FROM thread_members \
              WHERE (user_id, thread_id) > (?1, ?2) ORDER BY user_id, thread_id LIMIT ?3"
         );
         assert_eq!(

@@ -76,3 +76,44 @@ fn one_sender_index_keeps_every_message_and_each_senders_client_ids_unique() {
         &Sql::new("SELECT id FROM messages WHERE sender_id = $1"),
     );
 }
+
+#[test]
+fn activity_on_threads_keeps_every_member_and_unread_count() {
+    let (_dir, mut conn) = migrated_until("0011_activity_on_threads");
+    conn.execute_batch(
+        "INSERT INTO users (id, username, password, date_joined)
+             VALUES (1, 'ann', '', 0), (2, 'bob', '', 0), (3, 'cy', '', 0);
+         INSERT INTO threads (id, user_low, user_high, created, updated)
+             VALUES (1, 1, 2, 0, 10), (2, 1, 3, 0, 20);
+         INSERT INTO thread_members (user_id, thread_id, updated, unread)
+             VALUES (1, 1, 10, 0), (2, 1, 10, 4), (1, 2, 20, 1), (3, 2, 20, 0);",
+    )
+    .unwrap();
+
+    let applied = migrate(&mut conn).unwrap();
+    assert!(
+        applied.contains(&"0011_activity_on_threads".to_owned()),
+        "{applied:?}"
+    );
+    let mut members = conn
+        .prepare(
+            "SELECT user_id, thread_id, unread FROM thread_members ORDER BY user_id, thread_id",
+        )
+        .unwrap();
+    let members: Vec<(i64, i64, i64)> = members
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(members, [(1, 1, 0), (1, 2, 1), (2, 1, 4), (3, 2, 0)]);
+    // A post no longer touches the members' rows for their place in the list: the thread's
+    // own activity orders it, and no index on the member rows moves with it.
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'thread_members' AND sql IS NOT NULL ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(indexes, ["thread_members_thread"]);
+}
