@@ -2,7 +2,10 @@
 //! (`user_low < user_high`), with one `thread_members` row per participant that holds what
 //! that user sees of it (its place in their list, their unread count).
 
-use std::sync::{Arc, LazyLock};
+use std::{
+    cmp::Reverse,
+    sync::{Arc, LazyLock},
+};
 
 use serde::Serialize;
 
@@ -151,10 +154,11 @@ pub(crate) static VIEW: LazyLock<Sql> = LazyLock::new(|| one_view("$2", "t.id = 
 /// the pair's thread up first took two.
 static VIEW_BY_PAIR: LazyLock<Sql> =
     LazyLock::new(|| one_view("$3", "t.user_low = $1 AND t.user_high = $2"));
-/// A page of a user's threads, the latest activity first. The user's member rows are sorted by
-/// their threads' `updated` (no index orders them: a post would have to move an entry of each
-/// member's); the inner query picks the page with one thread lookup per member row, and only
-/// the page's rows are joined to their users and last message.
+/// A page of a user's threads (put latest activity first in Rust: [`Store::threads_of`]). The
+/// user's member rows are sorted by their threads' `updated` (no index orders them: a post
+/// would have to move an entry of each member's); the inner query picks the page with one
+/// thread lookup per member row, and only the page's rows are joined to their users and last
+/// message.
 pub(crate) static LIST: LazyLock<Sql> = LazyLock::new(|| {
     Sql::owned(format!(
         "{}
@@ -164,8 +168,7 @@ pub(crate) static LIST: LazyLock<Sql> = LazyLock::new(|| {
                ORDER BY mt.updated DESC, mt.id DESC
                LIMIT $2 OFFSET $3) me
          JOIN threads t ON t.id = me.thread_id
-         {VIEW_JOINS}
-         ORDER BY t.updated DESC, t.id DESC",
+         {VIEW_JOINS}",
         view_select()
     ))
 });
@@ -364,9 +367,12 @@ impl Store {
         offset: i64,
     ) -> StoreResult<Counted<ThreadView>> {
         read!(self, |db| {
+            let mut items: Vec<ThreadView> = db.rows(&LIST, &[&user, &limit, &offset]).await?;
+            // The page's few rows, ordered here rather than by a second sort in the database.
+            items.sort_unstable_by_key(|thread| Reverse((thread.updated, thread.id)));
             Ok(Counted {
                 count: db.one(&COUNT, &[&user]).await?,
-                items: db.rows(&LIST, &[&user, &limit, &offset]).await?,
+                items,
             })
         })
     }
