@@ -1,6 +1,7 @@
 //! Threads: a conversation of exactly two different users, stored once per pair
 //! (`user_low < user_high`), with one `thread_members` row per participant that holds what
-//! that user sees of it (its place in their list, their unread count).
+//! only that user sees of it (their unread count). The thread's own `updated`, moved by every
+//! post, places it in both participants' lists.
 
 use std::{
     cmp::Reverse,
