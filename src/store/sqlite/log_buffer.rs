@@ -7,9 +7,10 @@
 //! VFS that is SQLite's default one (`unix`) except for the log: the log's writes are gathered
 //! in memory while they follow one another, and reach the file together (in pieces of
 //! [`MOST_PER_WRITE`]) when SQLite syncs, reads, truncates, asks its size, sends it a file
-//! control or closes it, or when the buffer holds [`BUFFER_BYTES`]. A write that lands inside the gathered bytes (SQLite rewrites a
-//! frame it wrote earlier in the same transaction after a cache spill) changes them in place;
-//! any other write sends the gathered bytes first, so the file sees the writes in their order.
+//! control or closes it, or when the buffer holds [`BUFFER_BYTES`]. A write that lands inside
+//! the gathered bytes (SQLite rewrites a frame it wrote earlier in the same transaction after
+//! a cache spill) changes them in place; any other write sends the gathered bytes first, so
+//! the file sees the writes in their order.
 //!
 //! Why this is safe only for the writer, with `synchronous = FULL`: other connections read
 //! frames from the file once the commit is published in the shared index (`-shm`), and SQLite
@@ -17,9 +18,8 @@
 //! With NORMAL or OFF there is no sync at commit, the bytes could still be here when readers
 //! look, and they would read a log that is not there yet. Every connection is set up with FULL
 //! (`set_up` in `sqlite.rs`, whose test `the_writer_syncs_each_commit_as_its_buffered_log_needs`
-//! checks the writer's). Nothing else
-//! changes for crashes: bytes written but not synced were never durable, and a commit is only
-//! answered once its sync returned.
+//! checks the writer's). Nothing else changes for crashes: bytes written but not synced were
+//! never durable, and a commit is only answered once its sync returned.
 
 use std::{
     ffi::{CStr, c_int, c_void},
