@@ -88,15 +88,18 @@ async fn a_username_longer_than_any_valid_one_is_refused_before_hashing_or_count
     assert_eq!(login(&app, "nobody", "whatever-password", None).await, 401);
     let hashed = started.elapsed();
     let long = "a".repeat(151);
+    let mut quickest = Duration::MAX;
     for _ in 0..5 {
         let started = Instant::now();
         assert_eq!(login(&app, &long, "whatever-password", None).await, 401);
-        assert!(
-            started.elapsed() < hashed / 2,
-            "{:?} against {hashed:?} for a hash",
-            started.elapsed()
-        );
+        quickest = quickest.min(started.elapsed());
     }
+    // The quickest of five: a login that hashed could not take less than a hash, while on a
+    // machine busy with the rest of the suite any single answer may wait as long as one.
+    assert!(
+        quickest < hashed / 2,
+        "{quickest:?} against {hashed:?} for a hash"
+    );
     // None of them counted against the address.
     app.create_user("alice", PASSWORD).await;
     assert_eq!(login(&app, "alice", PASSWORD, None).await, 200);
