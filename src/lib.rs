@@ -218,15 +218,15 @@ impl App {
     ) -> anyhow::Result<()> {
         let pruner = tokio::spawn(housekeeping(self.state.clone()));
         let follower = self.state.store.follow_other_instances();
-        let alone = matches!(self.state.store, Store::Sqlite(_));
-        self.state.presence.start(&self.state.store, alone).await;
+        self.state.presence.start(&self.state.store).await;
         let presence = {
             let state = self.state.clone();
             tokio::spawn(async move { state.presence.keep_alive(state.store.clone()).await })
         };
-        let served = server::serve(self.state, listener, shutdown).await;
+        let served = server::serve(self.state.clone(), listener, shutdown).await;
         pruner.abort();
         presence.abort();
+        self.state.presence.write_last_seen(&self.state.store).await;
         if let Some(follower) = follower {
             follower.abort();
         }

@@ -60,7 +60,7 @@ pub async fn presence(
         )
         .into());
     }
-    let states = state.store.presence_of(user.id, &ids).await?;
+    let states = state.presence.of(&state.store, user.id, &ids).await?;
     Ok(Json(
         states
             .into_iter()

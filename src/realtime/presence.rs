@@ -7,12 +7,16 @@
 //! [`HEARTBEAT_EVERY`] the instance renews its heartbeat and sweeps away instances that stopped
 //! beating (their users go offline and their partners hear of it).
 //!
-//! Typing: `{"type": "typing", "thread"}` from a socket reaches the other participant's sockets
-//! as `{"type": "typing", "thread", "user"}`, at most once every 2 s per user and thread; the
-//! frames dropped by that limit cost nothing, an accepted one one read and one send.
+//! On SQLite this is the only instance there is, so who is online is kept here in memory
+//! ([`Here`]) and the `presence` table, the heartbeat and the sweep are not used. When users
+//! were last seen is written every [`HEARTBEAT_EVERY`] in one write (and when the server
+//! stops), and answered from memory until then: a crash forgets at most those few seconds. So
+//! a first socket or a last close costs one read (the partners to tell), where each was a
+//! write transaction of up to seven statements on the single writer, whose commits also make
+//! every read connection drop its cache.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -20,9 +24,12 @@ use std::{
 use serde_json::json;
 
 use super::Hub;
-use crate::store::{
-    Store,
-    presence::{HEARTBEAT_EVERY, PresenceChange},
+use crate::{
+    clock::Timestamp,
+    store::{
+        Store, StoreResult,
+        presence::{HEARTBEAT_EVERY, PresenceChange, PresenceState},
+    },
 };
 
 /// At most one typing frame per user and thread in this long.
@@ -34,6 +41,17 @@ pub struct Presence {
     changing: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// When each (user, thread) last sent a typing frame.
     typing: Mutex<HashMap<(i64, i64), Instant>>,
+    /// The only instance (SQLite): who is online, and last seen times not yet written.
+    here: Mutex<Here>,
+}
+
+/// What the only instance (SQLite) knows of presence.
+#[derive(Default)]
+struct Here {
+    /// The users it has told partners are online.
+    online: HashSet<i64>,
+    /// When users went offline, not yet written to `users.last_seen`.
+    unwritten: HashMap<i64, Timestamp>,
 }
 
 impl Default for Presence {
@@ -42,6 +60,7 @@ impl Default for Presence {
             instance: format!("{:016x}", rand::random::<u64>()),
             changing: Mutex::default(),
             typing: Mutex::default(),
+            here: Mutex::default(),
         }
     }
 }
@@ -59,19 +78,28 @@ fn presence_frame(change: &PresenceChange) -> Arc<str> {
 }
 
 impl Presence {
-    /// Registers this instance; `alone` on SQLite, where no other instance can exist.
-    pub async fn start(&self, store: &Store, alone: bool) {
+    /// Registers this instance. The only one (SQLite) drops what an earlier run left.
+    pub async fn start(&self, store: &Store) {
+        self.register(store, store.single_instance()).await;
+    }
+
+    async fn register(&self, store: &Store, alone: bool) {
         if let Err(error) = store.register_instance(&self.instance, alone).await {
             tracing::warn!(%error, "registering this instance for presence failed");
         }
     }
 
-    /// Renews the heartbeat and sweeps stopped instances, every few seconds, forever.
+    /// Renews the heartbeat and sweeps stopped instances, every few seconds, forever; the only
+    /// instance writes when users were last seen instead.
     pub async fn keep_alive(&self, store: Store) {
         let mut every = tokio::time::interval(HEARTBEAT_EVERY);
         loop {
             every.tick().await;
-            self.start(&store, false).await;
+            if store.single_instance() {
+                self.write_last_seen(&store).await;
+                continue;
+            }
+            self.register(&store, false).await;
             match store.sweep_presence().await {
                 Ok(changes) => {
                     for change in changes {
@@ -93,7 +121,12 @@ impl Presence {
         {
             let _turn = lock.lock().await;
             let here = hub.sockets_of(user) > 0;
-            match store.sync_presence(&self.instance, user, here).await {
+            let changed = if store.single_instance() {
+                self.sync_here(store, user, here).await
+            } else {
+                store.sync_presence(&self.instance, user, here).await
+            };
+            match changed {
                 Ok(Some(change)) => announce(store, &change).await,
                 Ok(None) => {}
                 Err(error) => tracing::warn!(%error, user, "recording presence failed"),
@@ -106,6 +139,82 @@ impl Presence {
         {
             changing.remove(&user);
         }
+    }
+
+    /// [`Presence::sync`] on the only instance: the change, if `here` is news.
+    async fn sync_here(
+        &self,
+        store: &Store,
+        user: i64,
+        here: bool,
+    ) -> StoreResult<Option<PresenceChange>> {
+        let now = Timestamp::now();
+        {
+            let mut known = self.lock_here();
+            let changed = if here {
+                known.online.insert(user)
+            } else {
+                known.online.remove(&user)
+            };
+            if !changed {
+                return Ok(None);
+            }
+            if !here {
+                known.unwritten.insert(user, now);
+            }
+        }
+        let mut change = store.presence_change(user, here).await?;
+        if let Some(&seen) = self.lock_here().unwritten.get(&user) {
+            change.state.last_seen = Some(seen);
+        }
+        Ok(Some(change))
+    }
+
+    fn lock_here(&self) -> std::sync::MutexGuard<'_, Here> {
+        self.here.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the last seen times the only instance holds in memory (every few seconds, and
+    /// when the server stops). Each stays in memory until written, so readers never see an
+    /// older one meanwhile.
+    pub async fn write_last_seen(&self, store: &Store) {
+        let seen: Vec<(i64, Timestamp)> = self
+            .lock_here()
+            .unwritten
+            .iter()
+            .map(|(&user, &at)| (user, at))
+            .collect();
+        if let Err(error) = store.record_last_seen(seen.clone()).await {
+            tracing::warn!(%error, "recording when users were last seen failed");
+            return;
+        }
+        let mut known = self.lock_here();
+        for (user, at) in seen {
+            if known.unwritten.get(&user) == Some(&at) {
+                known.unwritten.remove(&user);
+            }
+        }
+    }
+
+    /// The presence of those of `users` who share a thread with `viewer` (and are not blocked
+    /// either way), by id; on the only instance, as this instance knows it.
+    pub async fn of(
+        &self,
+        store: &Store,
+        viewer: i64,
+        users: &[i64],
+    ) -> StoreResult<Vec<PresenceState>> {
+        let mut states = store.presence_of(viewer, users).await?;
+        if store.single_instance() {
+            let known = self.lock_here();
+            for state in &mut states {
+                state.online = known.online.contains(&state.user);
+                if let Some(&seen) = known.unwritten.get(&state.user) {
+                    state.last_seen = Some(seen);
+                }
+            }
+        }
+        Ok(states)
     }
 
     /// `user` is typing in `thread`: tells the other participant, within the rate limit.

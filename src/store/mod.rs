@@ -141,6 +141,12 @@ impl Store {
         }
     }
 
+    /// Whether this is the only instance serving the database (SQLite: one process owns the
+    /// file), so what the instance knows in memory is the whole truth (who is online).
+    pub fn single_instance(&self) -> bool {
+        matches!(self, Store::Sqlite(_))
+    }
+
     /// Sets the gauges of the database's queues and pool for a metrics scrape.
     pub fn record_gauges(&self) {
         match self {

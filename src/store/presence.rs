@@ -118,15 +118,15 @@ async fn online(db: &impl Db, user: i64, now: Timestamp) -> StoreResult<bool> {
     db.one(&ONLINE, &[&user, &fresh_after(now)]).await
 }
 
-async fn change(tx: &impl Tx, user: i64, online: bool) -> StoreResult<PresenceChange> {
-    let last_seen: Option<Timestamp> = tx.one(&LAST_SEEN, &[&user]).await?;
+async fn change(db: &impl Db, user: i64, online: bool) -> StoreResult<PresenceChange> {
+    let last_seen: Option<Timestamp> = db.one(&LAST_SEEN, &[&user]).await?;
     Ok(PresenceChange {
         state: PresenceState {
             user,
             online,
             last_seen,
         },
-        partners: tx.rows(&PARTNERS, &[&user]).await?,
+        partners: db.rows(&PARTNERS, &[&user]).await?,
     })
 }
 
@@ -199,6 +199,26 @@ impl Store {
     ) -> StoreResult<Option<PresenceChange>> {
         let instance = instance.to_owned();
         write!(self, |tx| sync(tx, &instance, user, here).await)
+    }
+
+    /// Who to tell that `user` came online or went offline, and when they were last seen as
+    /// stored: one read. The only instance (SQLite) keeps who is online in memory, not in
+    /// `presence` (`realtime::presence`).
+    pub async fn presence_change(&self, user: i64, online: bool) -> StoreResult<PresenceChange> {
+        read!(self, |db| change(db, user, online).await)
+    }
+
+    /// Stores when each of these users was last seen, in one write.
+    pub async fn record_last_seen(&self, seen: Vec<(i64, Timestamp)>) -> StoreResult<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        write!(self, |tx| {
+            for (user, at) in &seen {
+                tx.execute(&SET_LAST_SEEN, &[user, at]).await?;
+            }
+            Ok(())
+        })
     }
 
     /// Forgets instances that stopped beating; the users that leaves offline.

@@ -140,10 +140,27 @@ async fn partners_see_each_other_come_and_go_and_nobody_else_does() {
     assert_eq!(offline["online"], false);
     assert!(offline["last_seen"].is_string(), "{offline}");
     let after = presence_of(&app, &chat.bob, &[chat.alice_id]).await;
+    assert_eq!(after[chat.alice_id.to_string()]["online"], false);
     assert_eq!(
         after[chat.alice_id.to_string()]["last_seen"],
         offline["last_seen"]
     );
+    // And it is what the database holds soon after (SQLite writes it every few seconds).
+    let store = app.app().store();
+    let stored = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let states = store
+                .presence_of(chat.bob_id, &[chat.alice_id])
+                .await
+                .expect("read presence");
+            if json!(states[0].last_seen) == offline["last_seen"] {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(stored.is_ok(), "last seen not stored within 10 s");
 
     // An outsider learns nothing, and bad lists are refused.
     assert_eq!(
