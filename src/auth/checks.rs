@@ -9,7 +9,10 @@
 //!   asking, or finds the queue full, is refused with 503 and `Retry-After`.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -42,6 +45,8 @@ pub struct PasswordChecks {
     places: Arc<Semaphore>,
     places_total: usize,
     wait: Duration,
+    /// Checks run since this was made.
+    ran: Arc<AtomicU64>,
 }
 
 fn busy() -> Error {
@@ -82,12 +87,19 @@ impl PasswordChecks {
             places: Arc::new(Semaphore::new(places_total)),
             places_total,
             wait,
+            ran: Arc::default(),
         }
     }
 
     /// Checks waiting or running now.
     pub fn in_use(&self) -> usize {
         self.places_total - self.places.available_permits()
+    }
+
+    /// Checks (hashes and verifications) run so far: what a test reads to learn whether a
+    /// request cost one.
+    pub fn ran(&self) -> u64 {
+        self.ran.load(Ordering::Relaxed)
     }
 
     /// Runs `work` (a hash or a verification, in the argon2 memory it is lent) on a checking
@@ -102,10 +114,12 @@ impl PasswordChecks {
             .try_acquire_owned()
             .map_err(|_| busy())?;
         let (reply, answer) = oneshot::channel();
+        let ran = self.ran.clone();
         let job = Job {
             work: Box::new(move |scratch: &mut Scratch| {
                 if !reply.is_closed() {
                     let result = work(scratch);
+                    ran.fetch_add(1, Ordering::Relaxed);
                     // Free the place before answering: once the asker has its answer, the
                     // check no longer counts as in use.
                     drop(place);
