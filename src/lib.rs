@@ -23,6 +23,10 @@
 //! - [`moving`]: `migrate-data` and `import-django`; [`backup`]: `backup`; [`progress`]: the
 //!   progress those commands show.
 //! - [`telemetry`]: Prometheus metrics on their own listener.
+//!
+//! `cargo doc` documents private items as well (`.cargo/config.toml`): module docs name the
+//! private modules that do the work, for the people who change them.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod accounts;
 pub mod admin;

@@ -36,7 +36,7 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SIMPLE_CHAT_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
-    /// The start of every absolute link the server writes, e.g. https://chat.example.org
+    /// The start of every absolute link the server writes, e.g. `https://chat.example.org`
     /// (default: built from each request's Host header).
     #[arg(long, env = "SIMPLE_CHAT_PUBLIC_URL")]
     public_url: Option<String>,

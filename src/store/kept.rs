@@ -131,7 +131,7 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
         self.get_if(key, |_| true)
     }
 
-    /// [`get`](Self::get), when the kept answer also passes `fits`.
+    /// The answer, when one is kept that nothing changed since and it passes `fits`.
     fn get_if(&self, key: &K, fits: impl FnOnce(&V) -> bool) -> Option<Arc<V>> {
         let mut inner = self.inner.lock().ok()?;
         let entry = inner.entries.get(key)?;

@@ -2,7 +2,7 @@
 //! `client_id`), marking read, unread counts, deleting. Every change keeps the thread's
 //! counters and both participants' logs right in the same transaction.
 //!
-//! A message's columns are listed once, in [`message_row!`]: the struct, the column list of
+//! A message's columns are listed once, in `message_row!`: the struct, the column list of
 //! every `SELECT`, and reading a row by column name (plain, or as a thread's last message)
 //! all come from that list.
 
