@@ -89,8 +89,10 @@ pub async fn websocket(State(state): State<AppState>, request: axum::extract::Re
 async fn upgrade(state: AppState, parts: &mut Parts) -> ApiResult<Response> {
     let query = ListQuery::parse(parts, state.config.public_url.as_deref())?;
     let (user, access) = connecting_user(&state, parts, &query).await?;
-    let (head, _) = state.store.event_bounds(user.id).await?;
-    let since = parse_since(&query, head)?;
+    // The log's bounds as the upgrade found them serve the hello too: whatever is appended
+    // after this read is sent after the hello, by the first catch-up.
+    let bounds = state.store.event_bounds(user.id).await?;
+    let since = parse_since(&query, bounds.0)?;
     let upgrade = WebSocketUpgrade::from_request_parts(parts, &())
         .await
         .map_err(|rejection| Error::Malformed(rejection.body_text()))?;
@@ -105,7 +107,7 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> ApiResult<Response> {
         .max_write_buffer_size(4 * SOCKET_BUFFER + MAX_READ_FRAME)
         .max_message_size(MAX_READ_FRAME)
         .max_frame_size(MAX_READ_FRAME)
-        .on_upgrade(move |socket| run(state, user, access, since, socket)))
+        .on_upgrade(move |socket| run(state, user, access, (since, bounds), socket)))
 }
 
 /// How a socket session ended.
@@ -124,7 +126,7 @@ async fn run(
     state: AppState,
     user: Arc<User>,
     access: Access,
-    since: Option<i64>,
+    (since, bounds): (Option<i64>, (i64, Option<i64>)),
     mut socket: WebSocket,
 ) {
     let _guard = state.hub.connection_guard();
@@ -142,7 +144,7 @@ async fn run(
                 subscription,
                 socket: &mut socket,
             };
-            let end = match session.stream(since).await {
+            let end = match session.stream(since, bounds).await {
                 Ok(never) => match never {},
                 Err(end) => end,
             };
@@ -223,10 +225,13 @@ impl Session<'_> {
         }
     }
 
-    async fn stream(&mut self, since: Option<i64>) -> Result<std::convert::Infallible, End> {
-        let (head, oldest) = Box::pin(self.state.store.event_bounds(self.user.id))
-            .await
-            .map_err(|_| End::Failed)?;
+    /// The hello (at `head`, with `oldest` the oldest seq kept), what came after `since`, then
+    /// everything live.
+    async fn stream(
+        &mut self,
+        since: Option<i64>,
+        (head, oldest): (i64, Option<i64>),
+    ) -> Result<std::convert::Infallible, End> {
         self.send(&json!({"type": "hello", "seq": head}).to_string())
             .await?;
         let mut cursor = match since {
