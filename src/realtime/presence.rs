@@ -14,6 +14,10 @@
 //! a first socket or a last close costs one read (the partners to tell), where each was a
 //! write transaction of up to seven statements on the single writer, whose commits also make
 //! every read connection drop its cache.
+//!
+//! Typing: `{"type": "typing", "thread"}` from a socket reaches the other participant's sockets
+//! as `{"type": "typing", "thread", "user"}`, at most once every 2 s per user and thread; the
+//! frames dropped by that limit cost nothing, an accepted one one read and one send.
 
 use std::{
     collections::{HashMap, HashSet},

@@ -8,7 +8,9 @@
 //! the others sweep it away and tell the partners (see docs/REALTIME.md for the timings).
 //!
 //! Only transitions touch the database: a user's first socket on an instance, their last one
-//! closing, the heartbeat, the sweep. The partners to tell are read once per change.
+//! closing, the heartbeat, the sweep. The partners to tell are read once per change. On SQLite,
+//! the only instance there can be, who is online is kept in memory instead
+//! (`realtime::presence`): this module then only reads the partners and stores last seen times.
 
 use super::{
     Store, StoreResult,
