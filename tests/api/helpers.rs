@@ -62,6 +62,8 @@ pub struct TestApp {
     pub database_url: String,
     app: App,
     _shutdown: oneshot::Sender<()>,
+    /// The serving task: it ends when `_shutdown` is sent or dropped.
+    served: tokio::task::JoinHandle<()>,
     _dir: Option<TempDir>,
 }
 
@@ -133,7 +135,7 @@ pub async fn serve_database(config: Config, dir: Option<TempDir>) -> TestApp {
         .port();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = app.clone();
-    tokio::spawn(async move {
+    let served = tokio::spawn(async move {
         let stop = async move {
             let _ = stopped.await;
         };
@@ -152,11 +154,23 @@ pub async fn serve_database(config: Config, dir: Option<TempDir>) -> TestApp {
         database_url,
         app,
         _shutdown: shutdown,
+        served,
         _dir: dir,
     }
 }
 
 impl TestApp {
+    /// Stops the server as `serve` stops on a signal (open sockets are told to go) and waits
+    /// until it has; its database stays, in the directory returned (when it owned one).
+    pub async fn stop(self) -> Option<TempDir> {
+        drop(self._shutdown);
+        tokio::time::timeout(std::time::Duration::from_secs(20), self.served)
+            .await
+            .expect("the server stops within 20 s")
+            .expect("the server task ends cleanly");
+        self._dir
+    }
+
     /// The library's handle on this server (for what has no endpoint, like pruning events).
     pub fn app(&self) -> &App {
         &self.app

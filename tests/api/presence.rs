@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 use crate::{
-    helpers::{Conversation, TestApp, parts, serve_process, spawn_app},
+    helpers::{Conversation, TestApp, parts, serve_database, serve_process, spawn_app},
     realtime::{Socket, connect, next_any_frame},
 };
 
@@ -175,6 +175,30 @@ async fn partners_see_each_other_come_and_go_and_nobody_else_does() {
         .await;
         assert_eq!(status, 400, "{bad:?}");
     }
+}
+
+#[tokio::test]
+async fn when_a_partner_was_last_seen_outlives_a_restart() {
+    let app = spawn_app().await;
+    let chat = app.conversation().await;
+    let (mut bob, _) = connect(&app, &chat.bob, None).await;
+    let (alice, _) = connect(&app, &chat.alice, None).await;
+    wait_for(&mut bob, "presence", Duration::from_secs(5))
+        .await
+        .expect("alice online");
+    drop(alice);
+    let offline = wait_for(&mut bob, "presence", Duration::from_secs(5))
+        .await
+        .expect("alice offline");
+    // Stopped at once: sooner than SQLite's periodic write of last seen times.
+    let database_url = app.database_url.clone();
+    let dir = app.stop().await;
+    let again = serve_database(simple_chat::Config::new(database_url), dir).await;
+    let after = presence_of(&again, &chat.bob, &[chat.alice_id]).await;
+    assert_eq!(
+        after,
+        json!({chat.alice_id.to_string(): {"online": false, "last_seen": offline["last_seen"]}})
+    );
 }
 
 fn serve_command(app: &TestApp) -> std::process::Command {
