@@ -400,6 +400,9 @@ static RECOUNT: [Sql; 2] = [
     ),
 ];
 
+/// PostgreSQL's statistics of every table, for its planner.
+static ANALYZE: Sql = Sql::new("ANALYZE");
+
 impl Store {
     pub async fn count_rows(&self, table: Table) -> StoreResult<i64> {
         let sql = Sql::owned(format!("SELECT COUNT(*) FROM {}", table.name()));
@@ -433,7 +436,11 @@ impl Store {
     }
 
     /// Lets new ids continue after the loaded ones (SQLite's AUTOINCREMENT does so by itself),
-    /// and builds the SQLite search index of the loaded messages.
+    /// builds the SQLite search index of the loaded messages, and has PostgreSQL gather the
+    /// planner's statistics of the loaded tables at once. Without them, until autovacuum's
+    /// next analyze (a minute or more after a load), statements planned meanwhile could scan
+    /// whole tables: scenario B of the load harness, started right after its bulk load, was
+    /// unhealthy at 4,000 users, its partners' query taking the cores (2026-12-02).
     pub async fn finish_load(&self) -> StoreResult<()> {
         write!(self, |tx| {
             super::search::rebuild(tx).await?;
@@ -446,6 +453,7 @@ impl Store {
                     ));
                     let _: Option<i64> = tx.row(&sql, &[]).await?;
                 }
+                tx.execute(&ANALYZE, &[]).await?;
             }
             Ok(())
         })
