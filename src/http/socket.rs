@@ -107,7 +107,7 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> ApiResult<Response> {
         .max_write_buffer_size(4 * SOCKET_BUFFER + MAX_READ_FRAME)
         .max_message_size(MAX_READ_FRAME)
         .max_frame_size(MAX_READ_FRAME)
-        .on_upgrade(move |socket| run(state, user, access, (since, bounds), socket)))
+        .on_upgrade(move |socket| run(state, user, access, since, bounds, socket)))
 }
 
 /// How a socket session ended.
@@ -126,7 +126,8 @@ async fn run(
     state: AppState,
     user: Arc<User>,
     access: Access,
-    (since, bounds): (Option<i64>, (i64, Option<i64>)),
+    since: Option<i64>,
+    bounds: (i64, Option<i64>),
     mut socket: WebSocket,
 ) {
     let _guard = state.hub.connection_guard();

@@ -237,11 +237,6 @@ impl Store {
             .rows(&OF_PARTNERS, &[&viewer, &ids, &fresh_after(now)])
             .await)
     }
-
-    /// Everyone who shares a thread with `user` and is not blocked either way.
-    pub async fn partners_of(&self, user: i64) -> StoreResult<Vec<i64>> {
-        read!(self, |db| db.rows(&PARTNERS, &[&user]).await)
-    }
 }
 
 static MEMBERS_AND_BLOCK: Sql = Sql::new(

@@ -61,8 +61,8 @@ pub struct TestApp {
     /// The `DATABASE_URL` this server runs on.
     pub database_url: String,
     app: App,
-    _shutdown: oneshot::Sender<()>,
-    /// The serving task: it ends when `_shutdown` is sent or dropped.
+    shutdown: oneshot::Sender<()>,
+    /// The serving task: it ends when `shutdown` is sent or dropped.
     served: tokio::task::JoinHandle<()>,
     _dir: Option<TempDir>,
 }
@@ -153,7 +153,7 @@ pub async fn serve_database(config: Config, dir: Option<TempDir>) -> TestApp {
         client,
         database_url,
         app,
-        _shutdown: shutdown,
+        shutdown,
         served,
         _dir: dir,
     }
@@ -163,7 +163,7 @@ impl TestApp {
     /// Stops the server as `serve` stops on a signal (open sockets are told to go) and waits
     /// until it has; its database stays, in the directory returned (when it owned one).
     pub async fn stop(self) -> Option<TempDir> {
-        drop(self._shutdown);
+        drop(self.shutdown);
         tokio::time::timeout(std::time::Duration::from_secs(20), self.served)
             .await
             .expect("the server stops within 20 s")
