@@ -103,7 +103,7 @@ impl<K: Eq + Hash + Copy, V: Weigh> Inner<K, V> {
 
 /// When a read began, for [`Kept::keep`].
 #[derive(Clone, Copy)]
-struct Ticket(u64);
+pub(crate) struct Ticket(u64);
 
 impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
     /// Keeps at most `max_bytes` of answers; past that each new one replaces arbitrary others.
@@ -127,7 +127,7 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
 
     /// The answer, when one is kept that nothing changed since (one that did is dropped).
     #[cfg(test)]
-    fn get(&self, key: &K) -> Option<Arc<V>> {
+    pub(crate) fn get(&self, key: &K) -> Option<Arc<V>> {
         self.get_if(key, |_| true)
     }
 
@@ -143,13 +143,14 @@ impl<K: Eq + Hash + Copy, V: Weigh> Kept<K, V> {
     }
 
     /// Taken before reading an answer from the database.
-    fn ticket(&self) -> Ticket {
+    pub(crate) fn ticket(&self) -> Ticket {
         Ticket(self.inner.lock().map(|inner| inner.clock).unwrap_or(0))
     }
 
     /// Keeps an answer read since `ticket` that `users`' changes drop, unless one of them
-    /// changed meanwhile.
-    fn keep(&self, ticket: Ticket, key: K, users: [i64; 2], value: &Arc<V>) {
+    /// changed meanwhile. [`get_or_read`](Self::get_or_read) keeps what it reads; this keeps
+    /// what another read found on the way (a message page's read finds its thread's members).
+    pub(crate) fn keep(&self, ticket: Ticket, key: K, users: [i64; 2], value: &Arc<V>) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };

@@ -91,8 +91,13 @@ impl Store {
         thread: i64,
         window: MessageWindow,
     ) -> StoreResult<Option<Arc<PageJson>>> {
+        // The page's read finds the thread's members: kept for the checks of what the reader
+        // does next there (posting, reacting), which would read them again.
+        let members = self
+            .kept()
+            .map(|kept| (&kept.members, kept.members.ticket()));
         let read = async |kept: bool| -> StoreResult<Option<Arc<PageJson>>> {
-            read!(self, |db| match db
+            let page = read!(self, |db| match db
                 .row::<PageHead>(&super::pages::PAGE_HEAD, &[&thread])
                 .await?
             {
@@ -103,7 +108,12 @@ impl Store {
                     Ok(Some(Arc::new(json)))
                 }
                 None => Ok(None),
-            })
+            })?;
+            if let (Some((cache, ticket)), Some(page)) = (members, &page) {
+                let kept = &page.members;
+                cache.keep(ticket, thread, kept.users, &Arc::new(*kept));
+            }
+            Ok(page)
         };
         let cache = self.kept().map(|kept| &kept.pages);
         let (Some(cache), Some((key, before))) = (
@@ -118,5 +128,40 @@ impl Store {
         cache
             .get_or_read_if(key, counter, past_newest, read, |page| page.members.users)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::users::NewUser;
+
+    /// Opening a conversation reads its members with its page: posting there next finds them
+    /// in memory instead of reading them again.
+    #[tokio::test]
+    async fn reading_a_page_keeps_the_threads_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pages.sqlite3").display());
+        let (store, _) = Store::open(&url).await.unwrap();
+        let mut ids = Vec::new();
+        for name in ["alice", "bob"] {
+            ids.push(store.create_user(NewUser::named(name)).await.unwrap().id);
+        }
+        let (thread, _) = store.create_thread(ids[0], ids[1], ids[0]).await.unwrap();
+        let members = &store.kept().unwrap().members;
+        assert!(members.get(&thread.id).is_none(), "nothing read yet");
+
+        let window = MessageWindow::Before {
+            id: i64::MAX,
+            limit: 20,
+        };
+        let page = store.thread_messages(thread.id, window).await.unwrap();
+        let kept = members.get(&thread.id).expect("kept by the page's read");
+        assert_eq!(kept.users, page.unwrap().members.users);
+        assert_eq!(store.thread_members(thread.id).await.unwrap(), Some(*kept));
+
+        // A thread that does not exist leaves nothing behind.
+        assert!(store.thread_messages(-5, window).await.unwrap().is_none());
+        assert!(members.get(&-5).is_none());
     }
 }
