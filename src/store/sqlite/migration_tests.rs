@@ -117,3 +117,52 @@ fn activity_on_threads_keeps_every_member_and_unread_count() {
         .unwrap();
     assert_eq!(indexes, ["thread_members_thread"]);
 }
+
+#[tokio::test]
+async fn search_without_positions_still_finds_what_was_indexed_before() {
+    let (dir, mut conn) = migrated_until("0012_search_without_positions");
+    conn.execute_batch(
+        "INSERT INTO users (id, username, password, date_joined) VALUES (1, 'ann', '', 0), (2, 'bob', '', 0);
+         INSERT INTO threads (id, user_low, user_high, created, updated) VALUES (1, 1, 2, 0, 0);
+         INSERT INTO thread_members (user_id, thread_id, unread) VALUES (1, 1, 0), (2, 1, 1);
+         INSERT INTO messages (id, thread_id, sender_id, text, created) VALUES (7, 1, 1, 'pelican crossing', 0);
+         INSERT INTO messages_fts (rowid, terms) VALUES (7, 't1 u1xpelican u1xcrossing u2xpelican u2xcrossing');
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+
+    let applied = migrate(&mut conn).unwrap();
+    assert!(
+        applied.contains(&"0012_search_without_positions".to_owned()),
+        "{applied:?}"
+    );
+    let table: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'messages_fts'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(table.contains("detail = none"), "{table}");
+    drop(conn);
+
+    // The server opening it fills the new index with the old messages, and keeps the trigger
+    // that takes deleted ones out.
+    let url = format!("sqlite://{}", dir.path().join("old.sqlite3").display());
+    let (store, _) = crate::store::Store::open(&url).await.unwrap();
+    store.ensure_search_index().await.unwrap();
+    let search = async |user, word: &str| {
+        let words = vec![word.to_owned()];
+        let found = store.search_messages(user, words, None, 20, 0).await;
+        found
+            .unwrap()
+            .items
+            .iter()
+            .map(|m| m.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search(2, "pelic").await, [7]);
+    assert_eq!(search(1, "crossing").await, [7]);
+    store.delete_message(7).await.unwrap();
+    assert!(search(2, "pelican").await.is_empty());
+}
