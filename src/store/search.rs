@@ -33,11 +33,9 @@ pub(crate) use queue::{AfterCommit, SearchQueue};
 /// Most words one search takes (more are ignored).
 pub const MAX_WORDS: usize = 16;
 
-/// The version of the SQLite index (its terms, and since 3 its table without word positions,
-/// `migrations/sqlite/0012_search_without_positions.sql`), kept in the database's
-/// `user_version`: a binary that finds another one there rebuilds the index when it opens the
-/// database.
-pub const INDEX_VERSION: i64 = 3;
+/// The version of the SQLite index's terms, kept in the database's `user_version`: a binary
+/// that finds another one there rebuilds the index when it opens the database.
+pub const INDEX_VERSION: i64 = 2;
 
 /// Runs of letters and digits of any script, lower-cased: the words of a text and of a query.
 fn all_words(text: &str) -> impl Iterator<Item = String> + '_ {
