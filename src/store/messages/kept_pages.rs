@@ -91,12 +91,12 @@ impl Store {
         thread: i64,
         window: MessageWindow,
     ) -> StoreResult<Option<Arc<PageJson>>> {
-        // The page's read finds the thread's members: kept for the checks of what the reader
-        // does next there (posting, reacting), which would read them again.
-        let members = self
-            .kept()
-            .map(|kept| (&kept.members, kept.members.ticket()));
         let read = async |kept: bool| -> StoreResult<Option<Arc<PageJson>>> {
+            // The page's read finds the thread's members: kept for the checks of what the
+            // reader does next there (posting, reacting), which would read them again.
+            let members = self
+                .kept()
+                .map(|kept| (&kept.members, kept.members.ticket()));
             let page = read!(self, |db| match db
                 .row::<PageHead>(&super::pages::PAGE_HEAD, &[&thread])
                 .await?
