@@ -77,16 +77,28 @@ fn stored(text: &str) -> String {
 
 /// Uses the message action `label` (Reply, React, Edit, Delete) on the stored message `text`,
 /// as on a phone: tap the message, then the button that appears.
+/// A tap can miss when the row moves under the finger (a read receipt or the other side's
+/// message shifts the feed as it lands): like a person, the test then taps again.
 async fn act(browser: &Browser, text: &str, label: &str) {
-    let bubble = browser
-        .element(
-            &format!("{}?.querySelector('.text')", stored(text)),
-            &format!("the message {text:?}"),
-        )
-        .await;
     let active = format!("{}.classList.contains('active')", stored(text));
-    if browser.js(&format!("return {active};"), json!([])).await != json!(true) {
+    for _ in 0..3 {
+        if browser.js(&format!("return {active};"), json!([])).await == json!(true) {
+            break;
+        }
+        let bubble = browser
+            .element(
+                &format!("{}?.querySelector('.text')", stored(text)),
+                &format!("the message {text:?}"),
+            )
+            .await;
         browser.click(&bubble).await;
+        if browser
+            .poll_for(&active, Duration::from_secs(3))
+            .await
+            .is_some()
+        {
+            break;
+        }
     }
     browser
         .wait_for(&active, "the message's actions shown")

@@ -341,6 +341,20 @@ impl Browser {
     }
 
     pub async fn wait_for_within(&self, condition: &str, what: &str, limit: Duration) -> Value {
+        if let Some(value) = self.poll_for(condition, limit).await {
+            return value;
+        }
+        let body = self.js("return document.body.innerText;", json!([])).await;
+        panic!(
+            "waited {limit:?} for {what} ({condition}) on {}; the page says:\n{}",
+            self.url().await,
+            body.as_str().unwrap_or_default()
+        );
+    }
+
+    /// Polls until the JavaScript expression `condition` is truthy and returns its value, or
+    /// `None` once `limit` has passed.
+    pub async fn poll_for(&self, condition: &str, limit: Duration) -> Option<Value> {
         let script = format!("return ({condition});");
         let deadline = Instant::now() + limit;
         loop {
@@ -361,15 +375,10 @@ impl Browser {
                 _ => true,
             };
             if truthy {
-                return value;
+                return Some(value);
             }
             if Instant::now() >= deadline {
-                let body = self.js("return document.body.innerText;", json!([])).await;
-                panic!(
-                    "waited {limit:?} for {what} ({condition}) on {}; the page says:\n{}",
-                    self.url().await,
-                    body.as_str().unwrap_or_default()
-                );
+                return None;
             }
             tokio::time::sleep(POLL).await;
         }

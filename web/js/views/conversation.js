@@ -429,12 +429,19 @@ feed.addEventListener('keydown', (e) => {
 });
 // A tap on a message shows its actions (phones have no hover); another tap hides them.
 let wasActive = false;
+let pressed = null; // the message under the finger at pointerdown
 feed.addEventListener('pointerdown', (e) => {
-  wasActive = !!e.target.closest('.message.active');
+  pressed = e.target.closest('.message');
+  wasActive = !!pressed?.classList.contains('active');
 });
 feed.addEventListener('click', (e) => {
   if (e.target.closest('button, a')) return;
-  const msg = e.target.closest('.message');
+  let msg = e.target.closest('.message');
+  // A redraw between press and release (a receipt or reaction arrived) replaces the pressed
+  // row, and the click lands on the feed: the tap still meant the message pressed.
+  if (!msg && pressed && !pressed.isConnected && pressed.dataset.messageId) {
+    msg = feed.querySelector(`[data-message-id="${pressed.dataset.messageId}"]`);
+  }
   setActive(msg && !wasActive ? msg : null);
 });
 
