@@ -14,7 +14,7 @@ use super::{
 #[test]
 fn hot_queries_never_scan_whole_tables() {
     let (_dir, conn) = planning_database();
-    let queries: [(&str, &super::db::Sql); 21] = [
+    let queries: [(&str, &super::db::Sql); 22] = [
         ("unread total", &messages::UNREAD_TOTAL),
         ("thread count", &threads::COUNT),
         ("thread list", &threads::LIST),
@@ -38,7 +38,8 @@ fn hot_queries_never_scan_whole_tables() {
         ("events after", &events::AFTER),
         ("next event seq", &events::NEXT_SEQ_SQLITE),
         ("redact a message's events", &events::REDACT_MESSAGE),
-        ("search page", &search::SQLITE_PAGE),
+        ("search matches", &search::SQLITE_MATCHES),
+        ("search page", &search::SQLITE_BY_IDS),
     ];
     for (name, sql) in queries {
         assert_no_scan(&conn, name, sql);

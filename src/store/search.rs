@@ -23,7 +23,7 @@ use std::sync::LazyLock;
 
 use super::{
     Counted, Store, StoreResult,
-    db::{Db, Dialect, FromRow, Row, Sql, Tx},
+    db::{Db, Dialect, FromRow, IdList, Row, Sql, Tx},
     messages::{self, Message},
     read_apart, write,
 };
@@ -97,37 +97,21 @@ fn tsquery(words: &[String]) -> String {
     terms.join(" & ")
 }
 
-static SQLITE_COUNT: Sql =
-    Sql::new("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH $1");
-/// A page of matches and, on each row, how many match in all: one pass over the index where
-/// a count and then a page took two. With the last word a prefix, FTS5 gathers every match of
-/// the prefix before it returns the first, so each pass cost the whole search again (the
-/// count was half of a search's time).
-pub(crate) static SQLITE_PAGE: LazyLock<Sql> = LazyLock::new(|| {
+/// The user's matches, newest first, ids only: FTS5 hands them over in that order itself
+/// (descending rowids), so nothing is sorted. A search takes them all, which counts them and
+/// finds the page in one pass over the index: with the last word a prefix, FTS5 gathers every
+/// match of the prefix before it hands over the first, so a count and then a page cost two
+/// whole searches, and a window's count (`COUNT(*) OVER ()`) put the matches through two
+/// sorts.
+pub(crate) static SQLITE_MATCHES: Sql =
+    Sql::new("SELECT rowid FROM messages_fts WHERE messages_fts MATCH $1 ORDER BY rowid DESC");
+/// The listed messages (JSON ids in `$1`), newest first.
+pub(crate) static SQLITE_BY_IDS: LazyLock<Sql> = LazyLock::new(|| {
     Sql::owned(format!(
-        "SELECT {}, hits.total AS total FROM (
-             SELECT rowid AS hit, COUNT(*) OVER () AS total
-             FROM messages_fts WHERE messages_fts MATCH $1
-             ORDER BY rowid DESC LIMIT $2 OFFSET $3
-         ) AS hits JOIN messages ON messages.id = hits.hit
-         ORDER BY messages.id DESC",
+        "SELECT {} FROM messages WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id DESC",
         messages::columns("messages")
     ))
 });
-/// A row of [`SQLITE_PAGE`].
-struct Hit {
-    message: Message,
-    total: i64,
-}
-
-impl FromRow for Hit {
-    fn from_row(row: &impl Row) -> StoreResult<Hit> {
-        Ok(Hit {
-            message: Message::from_row(row)?,
-            total: row.get("total")?,
-        })
-    }
-}
 const POSTGRES_MATCHES: &str = "FROM messages m
      WHERE m.search @@ to_tsquery('simple', $1)
        AND m.thread_id IN (SELECT thread_id FROM thread_members WHERE user_id = $2)
@@ -224,16 +208,21 @@ async fn search(
     match db.dialect() {
         Dialect::Sqlite => {
             let query = fts5_query(words, user, thread);
-            let hits: Vec<Hit> = db.rows(&SQLITE_PAGE, &[&query, &limit, &offset]).await?;
-            let count = match hits.first() {
-                Some(hit) => hit.total,
-                None if offset == 0 => 0,
-                // A page past the last match has no row to carry the count.
-                None => db.one(&SQLITE_COUNT, &[&query]).await?,
+            let matches: Vec<i64> = db.rows(&SQLITE_MATCHES, &[&query]).await?;
+            let page: Vec<i64> = matches
+                .iter()
+                .copied()
+                .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(limit).unwrap_or(0))
+                .collect();
+            let items = if page.is_empty() {
+                Vec::new()
+            } else {
+                db.rows(&SQLITE_BY_IDS, &[&IdList::new(&page).0]).await?
             };
             Ok(Counted {
-                count,
-                items: hits.into_iter().map(|hit| hit.message).collect(),
+                count: matches.len() as i64,
+                items,
             })
         }
         Dialect::Postgres => {
