@@ -77,6 +77,7 @@ fn stored(text: &str) -> String {
 
 /// Uses the message action `label` (Reply, React, Edit, Delete) on the stored message `text`,
 /// as on a phone: tap the message, then the button that appears.
+///
 /// A tap can miss when the row moves under the finger (a read receipt or the other side's
 /// message shifts the feed as it lands): like a person, the test then taps again.
 async fn act(browser: &Browser, text: &str, label: &str) {
