@@ -151,10 +151,21 @@ fn one_view(viewer: &str, condition: &str) -> Sql {
 }
 
 pub(crate) static VIEW: LazyLock<Sql> = LazyLock::new(|| one_view("$2", "t.id = $1"));
-/// [`VIEW`] of the thread of users `$1` < `$2`, as `$3` sees it: one statement where looking
-/// the pair's thread up first took two.
-static VIEW_BY_PAIR: LazyLock<Sql> =
-    LazyLock::new(|| one_view("$3", "t.user_low = $1 AND t.user_high = $2"));
+/// [`VIEW`] of the thread of users `$1` < `$2` (named `$4` and `$5`), as `$3` sees it: one
+/// statement where looking the pair's thread up first took two. Whoever asks has both users
+/// at hand already, so they are not joined again.
+static VIEW_BY_PAIR: LazyLock<Sql> = LazyLock::new(|| {
+    Sql::owned(format!(
+        "SELECT t.id, t.created, t.updated, t.user_low, CAST($4 AS TEXT) AS low_username,
+                t.user_high, CAST($5 AS TEXT) AS high_username,
+                COALESCE(me.unread, 0) AS unread_count, {}
+         FROM threads t
+         LEFT JOIN thread_members me ON me.thread_id = t.id AND me.user_id = $3
+         LEFT JOIN messages m ON m.id = t.last_message_id
+         WHERE t.user_low = $1 AND t.user_high = $2",
+        messages::last_message_columns("m")
+    ))
+});
 /// A page of a user's threads (put latest activity first in Rust: [`Store::threads_of`]). The
 /// user's member rows are sorted by their threads' `updated` (no index orders them: a post
 /// would have to move an entry of each member's); the inner query picks the page with one
@@ -247,12 +258,20 @@ async fn delete(tx: &mut impl Tx, id: i64) -> StoreResult<bool> {
 }
 
 /// The thread of two users as `viewer` sees it; `None` when they are one user or have none.
-async fn thread_of(db: &impl Db, [a, b]: [i64; 2], viewer: i64) -> StoreResult<Option<ThreadView>> {
-    if a == b {
+async fn thread_of(
+    db: &impl Db,
+    [a, b]: [&User; 2],
+    viewer: i64,
+) -> StoreResult<Option<ThreadView>> {
+    if a.id == b.id {
         return Ok(None);
     }
-    db.row(&VIEW_BY_PAIR, &[&a.min(b), &a.max(b), &viewer])
-        .await
+    let (low, high) = if a.id < b.id { (a, b) } else { (b, a) };
+    db.row(
+        &VIEW_BY_PAIR,
+        &[&low.id, &high.id, &viewer, &low.username, &high.username],
+    )
+    .await
 }
 
 impl Store {
@@ -290,7 +309,7 @@ impl Store {
     ) -> StoreResult<Pair> {
         let cache = self.user_cache();
         if let [Some(a), Some(b)] = usernames.each_ref().map(|name| cache.by_username(name)) {
-            let thread = self.kept_thread_of([a.id, b.id], viewer).await?;
+            let thread = self.kept_thread_of([&a, &b], viewer).await?;
             let users = [Some(a), Some(b)];
             return Ok(Pair { users, thread });
         }
@@ -301,7 +320,7 @@ impl Store {
                 users::by_username(db, &usernames[1]).await?.map(Arc::new),
             ];
             let thread = match &users {
-                [Some(a), Some(b)] => thread_of(db, [a.id, b.id], viewer).await?,
+                [Some(a), Some(b)] => thread_of(db, [a, b], viewer).await?,
                 _ => None,
             };
             let thread = thread.map(|t| KeptThread::new(&t, false).map(Arc::new));
@@ -320,11 +339,12 @@ impl Store {
     /// since this process read it (see [`super::list_cache`]).
     async fn kept_thread_of(
         &self,
-        [a, b]: [i64; 2],
+        users: [&User; 2],
         viewer: i64,
     ) -> StoreResult<Option<Arc<KeptThread>>> {
+        let [a, b] = users.map(|user| user.id);
         let read = async |kept: bool| -> StoreResult<Option<Arc<KeptThread>>> {
-            let thread = read!(self, |db| thread_of(db, [a, b], viewer).await)?;
+            let thread = read!(self, |db| thread_of(db, users, viewer).await)?;
             Ok(thread
                 .map(|t| KeptThread::new(&t, kept))
                 .transpose()?
