@@ -124,14 +124,20 @@ impl FromRow for ThreadMembers {
     }
 }
 
-/// The thread view's columns and joins, for one thread (`t`) and one viewer (`me`).
-fn view_select() -> String {
+/// The thread view's columns, for one thread (`t`) and one viewer (`me`), with its two users'
+/// names from `low` and `high`.
+fn view_select(low: &str, high: &str) -> String {
     format!(
-        "SELECT t.id, t.created, t.updated, t.user_low, ul.username AS low_username,
-                t.user_high, uh.username AS high_username,
+        "SELECT t.id, t.created, t.updated, t.user_low, {low} AS low_username,
+                t.user_high, {high} AS high_username,
                 COALESCE(me.unread, 0) AS unread_count, {}",
         messages::last_message_columns("m")
     )
+}
+
+/// [`view_select`] with the names from the joined users (`ul`, `uh` of [`VIEW_JOINS`]).
+fn joined_view_select() -> String {
+    view_select("ul.username", "uh.username")
 }
 
 const VIEW_JOINS: &str = "JOIN users ul ON ul.id = t.user_low
@@ -146,7 +152,7 @@ fn one_view(viewer: &str, condition: &str) -> Sql {
          LEFT JOIN thread_members me ON me.thread_id = t.id AND me.user_id = {viewer}
          {VIEW_JOINS}
          WHERE {condition}",
-        view_select()
+        joined_view_select()
     ))
 }
 
@@ -156,14 +162,12 @@ pub(crate) static VIEW: LazyLock<Sql> = LazyLock::new(|| one_view("$2", "t.id = 
 /// at hand already, so they are not joined again.
 static VIEW_BY_PAIR: LazyLock<Sql> = LazyLock::new(|| {
     Sql::owned(format!(
-        "SELECT t.id, t.created, t.updated, t.user_low, CAST($4 AS TEXT) AS low_username,
-                t.user_high, CAST($5 AS TEXT) AS high_username,
-                COALESCE(me.unread, 0) AS unread_count, {}
+        "{}
          FROM threads t
          LEFT JOIN thread_members me ON me.thread_id = t.id AND me.user_id = $3
          LEFT JOIN messages m ON m.id = t.last_message_id
          WHERE t.user_low = $1 AND t.user_high = $2",
-        messages::last_message_columns("m")
+        view_select("CAST($4 AS TEXT)", "CAST($5 AS TEXT)")
     ))
 });
 /// A page of a user's threads (put latest activity first in Rust: [`Store::threads_of`]). The
@@ -181,7 +185,7 @@ pub(crate) static LIST: LazyLock<Sql> = LazyLock::new(|| {
                LIMIT $2 OFFSET $3) me
          JOIN threads t ON t.id = me.thread_id
          {VIEW_JOINS}",
-        view_select()
+        joined_view_select()
     ))
 });
 pub(crate) static COUNT: Sql = Sql::new("SELECT COUNT(*) FROM thread_members WHERE user_id = $1");
